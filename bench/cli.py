@@ -1,0 +1,130 @@
+"""Argument parsing only: every subcommand hands its arguments to the module that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bench.errors import BenchError
+
+
+def _add_catalogue_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--catalogue",
+        metavar="PATH",
+        default=None,
+        help="datasets.yaml to use (default: $BENCH_CATALOGUE, else ./datasets.yaml, "
+        "else the one shipped with bench)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark focal loss, cross-entropy and class weights for LightGBM, "
+        "XGBoost and CatBoost on imbalanced tabular data.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # --- run -----------------------------------------------------------------------------
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a sweep",
+        description="Tune every dataset x booster x strategy cell with Optuna inside nested "
+        "cross-validation and log every trial to MLflow. Re-running the same sweep resumes it.",
+    )
+    run.add_argument("--config", metavar="SWEEP_YAML", help="sweep.yaml with any of the settings below")
+    run.add_argument("--suite", help="dataset suite from the catalogue (default: quick)")
+    run.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets (instead of a suite)")
+    run.add_argument(
+        "--boosters", nargs="+", metavar="NAME", help="lightgbm xgboost catboost (default: all)"
+    )
+    run.add_argument(
+        "--strategies", nargs="+", metavar="NAME", help="ce weighted focal (default: all)"
+    )
+    run.add_argument("--trials", type=int, metavar="N", help="Optuna trials per cell")
+    run.add_argument("--folds", type=int, metavar="K", help="outer stratified folds")
+    run.add_argument("--repeats", type=int, metavar="R", help="outer repeats")
+    run.add_argument("--seed", type=int, metavar="S", help="seed of splits, samplers and boosters")
+    run.add_argument("--name", help="sweep name (default: <suite>-<config hash>)")
+    run.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///runs/mlflow.db)",
+    )
+    run.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage (default: a journal file under runs/; e.g. postgresql://...)",
+    )
+    run.add_argument("--workers", type=int, metavar="N", help="local worker processes")
+    run.add_argument("--threads", type=int, metavar="T", help="threads per booster fit")
+    run.add_argument(
+        "--target", metavar="METRIC", help="tuning target metric (default: average_precision)"
+    )
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786)")
+    run.add_argument("--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers")
+    run.add_argument("--runs-dir", metavar="DIR", help="local state directory (default: runs)")
+    _add_catalogue_arg(run)
+
+    # --- datasets --------------------------------------------------------------------------
+    ds = sub.add_parser("datasets", help="list the dataset catalogue, or show one dataset")
+    ds.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    ds.add_argument("name", nargs="?", help="dataset name (for show)")
+    ds.add_argument("--suite", help="only the datasets of this suite")
+    _add_catalogue_arg(ds)
+
+    # --- report ----------------------------------------------------------------------------
+    rep = sub.add_parser("report", help="tables, statistics and figures of a sweep")
+    rep.add_argument("--sweep", help="sweep name (default: the latest sweep in the store)")
+    rep.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
+    rep.add_argument("--metric", help="metric to compare (default: the sweep's tuning target)")
+    rep.add_argument("--out", metavar="DIR", help="output directory (default: runs/reports/<sweep>)")
+
+    # --- ui --------------------------------------------------------------------------------
+    ui = sub.add_parser("ui", help="the MLflow UI over the local store")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--runs-dir", metavar="DIR", default="runs")
+    ui.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address (the server has no authentication "
+        "unless --basic-auth is given)",
+    )
+    ui.add_argument("--basic-auth", action="store_true", help="enable MLflow's basic-auth app")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "run":
+            from bench.execution import run_from_cli
+
+            return run_from_cli(args)
+        if args.command == "datasets":
+            from bench.datasets.commands import datasets_command
+
+            return datasets_command(args)
+        if args.command == "report":
+            from bench.report import report_command
+
+            return report_command(args)
+        if args.command == "ui":
+            from bench.ui import ui_command
+
+            return ui_command(args)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return 2

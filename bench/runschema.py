@@ -1,0 +1,82 @@
+"""Names shared by the writer (tracking) and the readers (report, resume) of MLflow runs.
+
+MLflow is the system of record: changing a name here changes what old sweeps look like to
+the report, so add names rather than rename them.
+"""
+
+from __future__ import annotations
+
+PREFIX = "bench."
+
+# Experiment tags (one experiment per sweep).
+EXP_SWEEP = "bench.sweep"  # sweep name
+EXP_CONFIG_HASH = "bench.config_hash"  # stable hash of the sweep config
+EXP_CONFIG = "bench.config"  # the resolved sweep config as JSON
+EXP_COMMAND = "bench.command"  # the command line that reproduces the sweep
+EXP_CREATED = "bench.created"  # ISO time of the first run of the sweep
+
+# Run roles.
+ROLE = "bench.role"
+ROLE_CELL = "cell"  # parent run: one per dataset x booster x strategy x repeat x fold
+ROLE_TRIAL = "trial"  # child run: one per Optuna trial
+ROLE_SUMMARY = "summary"  # the report's run
+
+# Parent (cell) run tags.
+TAG_SWEEP = "bench.sweep"
+TAG_CELL_KEY = "bench.cell_key"
+TAG_DATASET = "bench.dataset"
+TAG_BOOSTER = "bench.booster"
+TAG_STRATEGY = "bench.strategy"
+TAG_REPEAT = "bench.repeat"
+TAG_FOLD = "bench.fold"
+TAG_N_ROWS = "bench.n_rows"
+TAG_N_FEATURES = "bench.n_features"
+TAG_N_CLASSES = "bench.n_classes"
+TAG_MINORITY = "bench.minority_count"
+TAG_IMBALANCE_RATIO = "bench.imbalance_ratio"
+TAG_TIER = "bench.tier"
+TAG_FAMILY = "bench.family"
+TAG_SOURCE = "bench.source"
+TAG_GIT_COMMIT = "bench.git_commit"
+TAG_HOST = "bench.host"
+TAG_VERSION_PREFIX = "bench.version."  # + library name, e.g. bench.version.lightgbm
+TAG_STUDY = "bench.study"  # Optuna study name
+
+# Child (trial) run tags.
+TAG_TRIAL_NUMBER = "bench.trial_number"
+TAG_TRIAL_STATE = "bench.trial_state"  # COMPLETE | PRUNED | FAIL
+TAG_ERROR = "bench.error"  # short error text of a failed trial
+
+# Parent-run metrics: outer-test scores, one scoring per cell.
+TEST_PREFIX = "test_"
+THRESHOLD_FREE = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
+THRESHOLDED = ("f1", "mcc", "balanced_accuracy", "gmean", "precision", "recall")
+AT_HALF = "_t050"  # thresholded metric at the fixed 0.5 threshold (argmax for multiclass)
+AT_TUNED = "_tuned"  # thresholded metric at the threshold chosen on inner validation data
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
+
+
+def test_metric_names() -> list[str]:
+    """Every outer-test metric a finished parent run holds."""
+    names = [TEST_PREFIX + m for m in THRESHOLD_FREE]
+    for m in THRESHOLDED:
+        names += [TEST_PREFIX + m + AT_HALF, TEST_PREFIX + m + AT_TUNED]
+    return names
+
+
+# Other parent-run metrics.
+M_THRESHOLD = "threshold"  # chosen decision threshold (binary; 0.5-equivalent argmax for multiclass)
+M_BEST_ITERATION = "best_iteration"  # rounds of the refit model
+M_INNER_SCORE = "inner_best_score"  # best trial's inner validation score (tuning target)
+M_FIT_TIME = "fit_time_s"  # booster fit + predict seconds, all trials + refit of the cell
+M_REFIT_TIME = "refit_time_s"
+M_TUNE_TIME = "tune_time_s"
+M_WALL_TIME = "cell_wall_time_s"
+M_N_TRIALS = "n_trials_complete"
+
+# Child-run metrics.
+M_TRIAL_SCORE = "inner_score"  # the tuning target on the inner validation part
+M_TRIAL_FIT_TIME = "fit_time_s"
+
+# Parent-run artifact with outer-test predictions (row index, y_true, proba per class).
+PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"
