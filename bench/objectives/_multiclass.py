@@ -1,0 +1,132 @@
+"""Multiclass focal loss on K logits z (p = softmax(z)), true class k, per-class alpha.
+
+    L = -a_k q^g log p_k,   q = 1 - p_k
+
+Derivation. dp_k/dz_j = p_k (y_j - p_j) with y the one-hot label, and
+dL/dp_k = a_k q^(g-1) (g log p_k - q / p_k), so
+
+    dL/dz_j = f (y_j - p_j),   f = a_k q^(g-1) (g p_k log p_k - q).
+
+Write l = -log(p_k) / q (>= 1, -> 1 as q -> 0); then f = -F with
+
+    F = a_k q^g (1 + g p_k l) >= 0,   grad_j = F (p_j - y_j)
+
+(grad_k = -F q, grad_j = F p_j for j != k): no negative power of q, even for g < 1.
+Differentiating again, with f depending on z only through p_k,
+
+    d2L/dz_j^2 = f'(p_k) p_k (y_j - p_j)^2 + F p_j (1 - p_j),
+    f'(p_k)    = a_k g q^(g-2) ((2 + log p_k) q - (g - 1) p_k log p_k)
+               = a_k g q^(g-1) B,   B = 2 + log p_k + (g - 1) p_k l.
+
+Put w_j = (y_j - p_j) / q: w_k = 1 and w_j = -r_j with r_j = p_j / q = e_j / Q in [0, 1] for
+j != k. Then (y_j - p_j)^2 = q^2 w_j^2 and the exact diagonal Hessian is
+
+    H_jj = D w_j^2 + F p_j (1 - p_j),   D = a_k g p_k q^(g+1) B.
+
+The second term is >= 0; D is negative for badly misclassified rows (B < 0 once log p_k < ~-2).
+With K = 2 this reduces to the binary formula. The surrogate guard keeps the cross-entropy-shaped
+part with the focal modulation, a_k q^g p_j (1 - p_j) (the multiclass twin of the binary
+a_t q^g p (1 - p); at g = 0 it equals the exact Hessian), floored at HESSIAN_EPS.
+
+Numerics. m = max_j z_j, e_j = exp(z_j - m) <= 1, T = sum e_j in [1, K]. Sums that would cancel
+are taken directly: S = sum of e_j over all but the arg-max column (so T = 1 + S and
+1 - p_argmax = S / T), Q = sum of e_j over j != k (q = Q / T; Q = S when k is the arg-max,
+else Q = T - e_k >= 1 with no cancellation). -log p_k = log1p(S) when k is the arg-max
+(accurate as p_k -> 1), else (m - z_k) + log T. l = -log p_k / q is evaluated with Q floored at
+the smallest normal float, where log1p(x) / x = 1 holds exactly, so q = 0 in floating point
+gives l = 1, its limit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import _TINY, HESSIAN_EPS
+
+
+def _softmax_parts(z: np.ndarray, y: np.ndarray):
+    """Stable softmax pieces; see the module docstring for the names."""
+    n = z.shape[0]
+    rows = np.arange(n)
+    amax = np.argmax(z, axis=1)
+    m = z[rows, amax]
+    e = np.subtract(z, m[:, None])
+    np.exp(e, out=e)  # e[rows, amax] == 1 exactly
+    e[rows, amax] = 0.0
+    s = e.sum(axis=1)  # S: everything but the arg-max
+    e[rows, amax] = 1.0
+    t = s + 1.0  # T
+    ek = e[rows, y]
+    is_max = y == amax
+    qsum = np.where(is_max, s, t - ek)  # Q = sum_{j != k} e_j
+    log_t = np.log(t)
+    nlp = np.where(is_max, np.log1p(s), (m - z[rows, y]) + log_t)  # -log p_k >= 0
+    return rows, amax, e, s, t, ek, qsum, nlp, is_max
+
+
+def multiclass_loss(z: np.ndarray, y: np.ndarray, weight: np.ndarray | None, gamma: float):
+    _, _, _, _, t, _, qsum, nlp, _ = _softmax_parts(z, y)
+    loss = nlp
+    if gamma != 0.0:
+        loss = loss * np.power(qsum / t, gamma)
+    if weight is not None:
+        loss = loss * weight
+    return loss
+
+
+def multiclass_grad_hess(
+    z: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    gamma: float,
+    hessian: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    g = gamma
+    rows, amax, e, s, t, ek, qsum, nlp, is_max = _softmax_parts(z, y)
+    inv_t = 1.0 / t
+    q = qsum * inv_t
+    pk = ek * inv_t
+    qg = np.ones_like(q) if g == 0.0 else np.power(q, g)
+    aqg = qg if weight is None else qg * weight  # a_k q^g
+
+    qc = np.maximum(qsum, _TINY)
+    ell = np.where(is_max, np.log1p(qc), nlp)
+    ell *= t
+    ell /= qc  # l = -log p_k / q, = 1 where q underflows
+
+    big_f = g * pk * ell
+    big_f += 1.0
+    big_f *= aqg  # F = a_k q^g (1 + g p_k l)
+
+    p = e * inv_t[:, None]  # softmax
+    grad = p * big_f[:, None]
+    grad[rows, y] = -big_f * q
+
+    # p_j (1 - p_j) with 1 - p_j = (T - e_j) / T, and S / T in the arg-max column
+    one_minus_p = np.subtract(t[:, None], e)
+    one_minus_p[rows, amax] = s
+    one_minus_p *= inv_t[:, None]
+    ppq = np.multiply(p, one_minus_p, out=one_minus_p)
+
+    if hessian == "surrogate":
+        hess = np.multiply(ppq, aqg[:, None], out=ppq)
+        return grad, np.maximum(hess, HESSIAN_EPS, out=hess)
+
+    hess = np.multiply(ppq, big_f[:, None], out=ppq)
+    if g != 0.0:
+        # D = a_k g p_k q^(g+1) B, B = 2 + log p_k + (g - 1) p_k l
+        b = (g - 1.0) * pk * ell
+        b += 2.0
+        b -= nlp
+        d = aqg * q
+        d *= pk
+        d *= g
+        d *= b
+        w2 = np.divide(e, qc[:, None])  # r_j = e_j / Q for j != k
+        w2 *= w2
+        w2[rows, y] = 1.0
+        w2 *= d[:, None]
+        hess += w2
+    if hessian == "clip":
+        np.maximum(hess, HESSIAN_EPS, out=hess)
+    return grad, hess
