@@ -122,9 +122,9 @@ def multiclass_grad_hess(
         d *= pk
         d *= g
         d *= b
-        w2 = np.divide(e, qc[:, None])  # r_j = e_j / Q for j != k
+        w2 = np.divide(e, qc[:, None])  # r_j = e_j / Q in [0, 1] for j != k
+        w2[rows, y] = 1.0  # w_k = 1 (e_k / Q itself may be huge)
         w2 *= w2
-        w2[rows, y] = 1.0
         w2 *= d[:, None]
         hess += w2
     if hessian == "clip":
