@@ -6,6 +6,11 @@ the report, so add names rather than rename them.
 
 from __future__ import annotations
 
+# Metric names are defined once, by the metric bundle; re-exported here for the readers.
+from bench.metrics import LOWER_IS_BETTER as LOWER_IS_BETTER
+from bench.metrics import THRESHOLD_FREE as THRESHOLD_FREE
+from bench.metrics import THRESHOLDED as THRESHOLDED
+
 PREFIX = "bench."
 
 # Experiment tags (one experiment per sweep).
@@ -49,11 +54,8 @@ TAG_ERROR = "bench.error"  # short error text of a failed trial
 
 # Parent-run metrics: outer-test scores, one scoring per cell.
 TEST_PREFIX = "test_"
-THRESHOLD_FREE = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
-THRESHOLDED = ("f1", "mcc", "balanced_accuracy", "gmean", "precision", "recall")
 AT_HALF = "_t050"  # thresholded metric at the fixed 0.5 threshold (argmax for multiclass)
 AT_TUNED = "_tuned"  # thresholded metric at the threshold chosen on inner validation data
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
 
 
 def test_metric_names() -> list[str]:
@@ -65,7 +67,9 @@ def test_metric_names() -> list[str]:
 
 
 # Other parent-run metrics.
-M_THRESHOLD = "threshold"  # chosen decision threshold (binary; 0.5-equivalent argmax for multiclass)
+M_THRESHOLD = (
+    "threshold"  # chosen decision threshold (binary; 0.5-equivalent argmax for multiclass)
+)
 M_BEST_ITERATION = "best_iteration"  # rounds of the refit model
 M_INNER_SCORE = "inner_best_score"  # best trial's inner validation score (tuning target)
 M_FIT_TIME = "fit_time_s"  # booster fit + predict seconds, all trials + refit of the cell

@@ -1,0 +1,159 @@
+"""The sweep's typed configuration: defaults < sweep.yaml < command-line flags.
+
+Only the *scientific* settings enter the config hash (what is compared and how); operational
+settings (where results go, how many workers) can change between resumptions of a sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.errors import BenchError
+
+BOOSTERS = ("lightgbm", "xgboost", "catboost")
+STRATEGIES = ("ce", "weighted", "focal")
+TARGETS = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
+HESSIAN_CHOICES = ("exact", "clip", "surrogate", "tune")
+
+BoosterName = Literal["lightgbm", "xgboost", "catboost"]
+StrategyName = Literal["ce", "weighted", "focal"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InnerConfig(_Strict):
+    """How trials are scored inside the outer-training part."""
+
+    kind: Literal["holdout", "kfold"] = "holdout"
+    valid_fraction: float = Field(0.25, gt=0.05, lt=0.6)
+    folds: int = Field(3, ge=2, le=10)
+
+
+class FocalConfig(_Strict):
+    hessian: Literal["exact", "clip", "surrogate", "tune"] | None = None  # None: the measured default
+    catboost: Literal["python", "native"] = "python"  # binary CatBoost focal implementation
+    gamma_max: float = Field(5.0, gt=0)
+
+
+class SweepConfig(_Strict):
+    """Everything that defines a sweep's results (hashed) plus where to put them (not hashed)."""
+
+    # what is compared (hashed)
+    suite: str | None = "quick"
+    datasets: list[str] | None = None
+    boosters: list[BoosterName] = list(BOOSTERS)
+    strategies: list[StrategyName] = list(STRATEGIES)
+    trials: int = Field(4, ge=1, description="COMPLETE Optuna trials per cell")
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    seed: int = 0
+    target: Literal["average_precision", "roc_auc", "log_loss", "brier", "ece"] = (
+        "average_precision"
+    )
+    threshold_objective: Literal["f1", "mcc"] = "f1"
+    sampler: Literal["tpe", "random"] = "tpe"
+    inner: InnerConfig = InnerConfig()
+    focal: FocalConfig = FocalConfig()
+    max_rounds: int = Field(400, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    max_failed_trials: int = Field(5, ge=0, description="per cell, before the cell fails")
+    # where and how (not hashed)
+    name: str | None = None
+    tracking_uri: str | None = None
+    storage: str | None = None
+    workers: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
+    runs_dir: str = "runs"
+    catalogue: str | None = None
+    scheduler: str | None = None
+    dask_local: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SweepConfig:
+        for key in ("boosters", "strategies", "datasets"):
+            values = getattr(self, key)
+            if values is not None and len(set(values)) != len(values):
+                raise ValueError(f"{key} lists a name twice: {values}")
+            if values is not None and not values:
+                raise ValueError(f"{key} is empty")
+        if self.scheduler and self.dask_local:
+            raise ValueError("give either scheduler or dask_local, not both")
+        return self
+
+
+OPERATIONAL = frozenset(
+    {
+        "name",
+        "tracking_uri",
+        "storage",
+        "workers",
+        "threads",
+        "runs_dir",
+        "catalogue",
+        "scheduler",
+        "dask_local",
+    }
+)
+
+
+def scientific_settings(cfg: SweepConfig, datasets: list[str]) -> dict[str, Any]:
+    """The hashed part of a config, with the suite resolved to its dataset list."""
+    data = cfg.model_dump(mode="json", exclude=set(OPERATIONAL) | {"suite", "datasets"})
+    data["datasets"] = list(datasets)
+    return data
+
+
+def config_hash(settings: dict[str, Any]) -> str:
+    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{loc}'")
+        else:
+            value = e.get("input")
+            shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+            lines.append(f"{source}: key '{loc}': {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def read_sweep_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"sweep config {p}: file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BenchError(f"sweep config {p}:{where}: {err.problem}") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"sweep config {p}: expected a mapping of settings at the top level")
+    return data
+
+
+def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfig:
+    """Merge a sweep.yaml (if any) and CLI overrides (None means 'not given') into a config."""
+    data: dict[str, Any] = read_sweep_yaml(yaml_path) if yaml_path else {}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "datasets" in given and "suite" not in given:
+        data.pop("suite", None)
+        data["suite"] = None
+    data.update(given)
+    source = f"sweep config {yaml_path}" if yaml_path else "command line"
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as err:
+        raise BenchError(_format_error(err, source)) from None

@@ -1,0 +1,314 @@
+"""Plan a sweep's cells and run them: in this process, in local worker processes, or on Dask.
+
+Every executor honours one contract: run these cells, report progress events, return one
+CellResult per cell, and stop the sweep (non-zero exit) when tracking itself fails. Resume
+is the same code path as a first run: finished cells are skipped by key, unfinished studies
+continue from the Optuna storage.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import SweepConfig, build_config, config_hash, scientific_settings
+from bench.errors import BenchError
+from bench.progress import SweepProgress, print_summary
+from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
+from bench.studies import default_storage_url, open_storage
+from bench.tracking import Tracker, TrackingError, redact
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    name: str
+    config: SweepConfig
+    settings: dict[str, Any]
+    config_hash: str
+    catalogue_path: str
+    cells: list[Cell]
+
+
+# ---------------------------------------------------------------------------------------
+# planning
+# ---------------------------------------------------------------------------------------
+def _unknown(kind: str, names: list[str], known: list[str]) -> None:
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise BenchError(f"unknown {kind} {', '.join(map(repr, bad))}; known: {', '.join(known)}")
+
+
+def plan_sweep(cfg: SweepConfig) -> SweepPlan:
+    """Resolve names and check every dataset can be split as asked, before any work starts."""
+    from bench.datasets import load_catalogue
+
+    catalogue = load_catalogue(cfg.catalogue)
+    if cfg.datasets:
+        for name in cfg.datasets:
+            catalogue.spec(name)  # raises BenchError naming the unknown dataset
+        datasets = list(cfg.datasets)
+    else:
+        datasets = catalogue.suite(cfg.suite or "quick")
+    catalogue_path = str(Path(catalogue.path).resolve())
+    for name in datasets:
+        meta = get_dataset(catalogue_path, name).meta
+        if meta.minority_count < cfg.folds:
+            raise BenchError(
+                f"dataset '{name}': its smallest class has {meta.minority_count} rows, fewer than "
+                f"folds={cfg.folds}; use --folds {max(2, meta.minority_count)} or drop the dataset"
+            )
+        per_inner = meta.minority_count * (cfg.folds - 1) // cfg.folds
+        if per_inner < 2 * (cfg.inner.folds if cfg.inner.kind == "kfold" else 1):
+            raise BenchError(
+                f"dataset '{name}': only {per_inner} minority rows remain for tuning inside an "
+                f"outer fold; too few for an inner validation split"
+            )
+    settings = scientific_settings(cfg, datasets)
+    digest = config_hash(settings)
+    name = cfg.name or f"{cfg.suite if not cfg.datasets else 'custom'}-{digest[:8]}"
+    cells = [
+        Cell(d, b, s, r, f, cell_key(digest, d, b, s, r, f))
+        for d in datasets
+        for b in cfg.boosters
+        for s in cfg.strategies
+        for r in range(cfg.repeats)
+        for f in range(cfg.folds)
+    ]
+    return SweepPlan(name, cfg, settings, digest, catalogue_path, cells)
+
+
+def default_tracking_uri(runs_dir: str) -> str:
+    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(cfg: SweepConfig) -> str:
+    return cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(
+        cfg.runs_dir
+    )
+
+
+def artifact_location(tracking_uri: str, runs_dir: str) -> str | None:
+    """Local stores keep artifacts under runs/; a server decides for itself."""
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return (Path(runs_dir).resolve() / "artifacts").as_uri()
+
+
+def threads_per_worker(workers: int, threads: int | None) -> int:
+    """Never oversubscribe: workers x threads <= cores unless the user asks for more."""
+    return threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+# ---------------------------------------------------------------------------------------
+# local executor
+# ---------------------------------------------------------------------------------------
+Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
+
+_worker_tracker: Tracker | None = None
+_worker_events: Any = None
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker killed with its parent never finishes a cell behind a resumed sweep."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _init_worker(events, tracking_uri: str) -> None:
+    global _worker_tracker, _worker_events
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _worker_tracker = Tracker(tracking_uri)
+    _worker_events = events
+
+
+def _run_in_worker(cell: Cell, ctx: CellContext) -> CellResult:
+    assert _worker_tracker is not None
+    _worker_events.put(("start", cell.key, cell.run_name))
+    try:
+        return run_cell(
+            cell, ctx, _worker_tracker, lambda c, n: _worker_events.put(("trial", c.key, n))
+        )
+    finally:
+        try:
+            _worker_tracker.flush()
+        except TrackingError:
+            pass
+
+
+def run_local(
+    cells: list[Cell], ctx: CellContext, workers: int, on_event: Callable[[Event], None]
+) -> list[CellResult]:
+    if workers == 1:
+        tracker = Tracker(ctx.tracking_uri)
+        results = []
+        try:
+            for cell in cells:
+                on_event(("start", cell.key, cell.run_name))
+                result = run_cell(cell, ctx, tracker, lambda c, n: on_event(("trial", c.key, n)))
+                on_event(("done", result))
+                results.append(result)
+        finally:
+            tracker.close()
+        return results
+
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    mpctx = mp.get_context("spawn")
+    events = mpctx.Queue()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mpctx,
+        initializer=_init_worker,
+        initargs=(events, ctx.tracking_uri),
+    )
+    results: list[CellResult] = []
+    pending = {pool.submit(_run_in_worker, cell, ctx) for cell in cells}
+
+    def drain() -> None:
+        while True:
+            try:
+                on_event(events.get_nowait())
+            except queue.Empty:
+                return
+
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
+            for fut in done:
+                result = fut.result()  # TrackingError propagates and stops the sweep
+                on_event(("done", result))
+                results.append(result)
+        drain()
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# the sweep
+# ---------------------------------------------------------------------------------------
+def _command_line(cfg: SweepConfig, plan: SweepPlan) -> str:
+    parts = ["python", "-m", "bench", "run", "--name", plan.name]
+    if cfg.datasets:
+        parts += ["--datasets", *cfg.datasets]
+    else:
+        parts += ["--suite", cfg.suite or "quick"]
+    parts += ["--boosters", *cfg.boosters, "--strategies", *cfg.strategies]
+    parts += ["--trials", str(cfg.trials), "--folds", str(cfg.folds)]
+    parts += ["--repeats", str(cfg.repeats), "--seed", str(cfg.seed), "--target", cfg.target]
+    return shlex.join(parts)
+
+
+def run_sweep(cfg: SweepConfig, console=None) -> int:
+    plan = plan_sweep(cfg)
+    runs_dir = Path(cfg.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = resolve_tracking_uri(cfg)
+    storage_url = cfg.storage or default_storage_url(runs_dir)
+    tracker = Tracker(tracking_uri)
+    # Creating the experiment also creates a new store's schema, once, before any worker.
+    experiment_id = tracker.ensure_experiment(
+        plan.name,
+        plan.config_hash,
+        plan.settings,
+        _command_line(cfg, plan),
+        artifact_location(tracking_uri, cfg.runs_dir),
+    )
+    open_storage(storage_url)  # the same for the Optuna schema
+    finished = {
+        key
+        for key, run in tracker.cell_runs(experiment_id).items()
+        if run.info.status == "FINISHED"
+    }
+    todo = [c for c in plan.cells if c.key not in finished]
+    workers = cfg.workers or max(1, min(os.cpu_count() or 1, len(todo)))
+    if cfg.dask_local:
+        workers = cfg.dask_local
+    threads = threads_per_worker(workers, cfg.threads)
+    ctx = CellContext(
+        config=cfg,
+        sweep=plan.name,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        storage_url=storage_url,
+        catalogue_path=plan.catalogue_path,
+        threads=threads,
+    )
+    progress = SweepProgress(
+        sweep=plan.name,
+        total_cells=len(plan.cells),
+        already_done=len(plan.cells) - len(todo),
+        trials_per_cell=cfg.trials,
+        console=console,
+    )
+    progress.header(
+        f"sweep '{plan.name}': {len(plan.cells)} cells ({len(todo)} to run), "
+        f"{cfg.trials} trials each, {workers} worker(s) x {threads} thread(s); "
+        f"tracking {redact(tracking_uri)}; experiment bench/{plan.name}"
+    )
+    try:
+        with progress:
+            if cfg.scheduler or cfg.dask_local:
+                from bench.dask_executor import run_dask
+
+                results = run_dask(todo, ctx, cfg.scheduler, cfg.dask_local, progress.on_event)
+            else:
+                results = run_local(todo, ctx, workers, progress.on_event)
+    except TrackingError as err:
+        progress.error(f"sweep stopped: {err}")
+        progress.error("finished cells are kept; re-run the same command to resume")
+        return 3
+    finally:
+        tracker.close()
+    print_summary(tracker, experiment_id, cfg.target, progress.console)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        progress.error(f"cell {r.run_name} failed: {r.error.splitlines()[0] if r.error else ''}")
+    if failed:
+        progress.error(f"{len(failed)} cell(s) failed; re-run the same command to retry them")
+        return 1
+    return 0
+
+
+def run_from_cli(args) -> int:
+    overrides = {
+        "suite": args.suite,
+        "datasets": args.datasets,
+        "boosters": args.boosters,
+        "strategies": args.strategies,
+        "trials": args.trials,
+        "folds": args.folds,
+        "repeats": args.repeats,
+        "seed": args.seed,
+        "name": args.name,
+        "tracking_uri": args.tracking_uri,
+        "storage": args.storage,
+        "workers": args.workers,
+        "threads": args.threads,
+        "target": args.target,
+        "scheduler": args.scheduler,
+        "dask_local": args.dask_local,
+        "runs_dir": args.runs_dir,
+        "catalogue": args.catalogue,
+    }
+    cfg = build_config(args.config, overrides)
+    return run_sweep(cfg)
+

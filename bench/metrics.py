@@ -1,0 +1,225 @@
+"""The metric bundle, computed from class probabilities (n, K) and integer labels.
+
+Threshold-free metrics judge the ranking and the calibration of the probabilities; the
+thresholded ones are reported twice: at the fixed 0.5 threshold and at the threshold chosen
+on inner validation predictions (``choose_threshold``). Multiclass uses macro averages and
+argmax decisions. Everything here is pure numpy / scikit-learn / imbalanced-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from imblearn.metrics import geometric_mean_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+THRESHOLD_FREE = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
+THRESHOLDED = ("f1", "mcc", "balanced_accuracy", "gmean", "precision", "recall")
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
+TARGETS = THRESHOLD_FREE  # metrics a study may optimise (threshold-free: thresholds come later)
+THRESHOLD_OBJECTIVES = ("f1", "mcc")
+ECE_BINS = 15
+
+
+def _check(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] < 2:
+        raise ValueError(f"proba must have shape (n, K>=2), got {proba.shape}")
+    if y.shape != (proba.shape[0],):
+        raise ValueError(f"y has shape {y.shape}, proba has {proba.shape[0]} rows")
+    if not np.isfinite(proba).all():
+        raise ValueError("proba holds non-finite values")
+    return y.astype(np.int64), proba
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
+    """Equal-width-bin ECE; binary on P(class 1), multiclass on the top-label confidence.
+
+    Hand-written because scikit-learn has calibration_curve but no ECE; 15 bins as in
+    Guo et al. 2017.
+    """
+    y, proba = _check(y, proba)
+    if proba.shape[1] == 2:
+        conf, hit = proba[:, 1], (y == 1).astype(np.float64)
+    else:
+        pred = proba.argmax(axis=1)
+        conf, hit = proba[np.arange(len(y)), pred], (pred == y).astype(np.float64)
+    bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(
+        np.bincount(bins, weights=hit, minlength=n_bins)
+        - np.bincount(bins, weights=conf, minlength=n_bins)
+    )
+    return float(gap.sum() / max(len(y), 1)) if count.any() else 0.0
+
+
+def brier(y: np.ndarray, proba: np.ndarray) -> float:
+    """Binary: mean (p1 - y)^2; multiclass: mean over rows of sum_k (p_k - y_k)^2."""
+    y, proba = _check(y, proba)
+    if proba.shape[1] == 2:
+        return float(np.mean((proba[:, 1] - (y == 1)) ** 2))
+    onehot = np.eye(proba.shape[1])[y]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def threshold_free_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    y, proba = _check(y, proba)
+    k = proba.shape[1]
+    labels = np.arange(k)
+    if k == 2:
+        ap = average_precision_score(y, proba[:, 1])
+        auc = roc_auc_score(y, proba[:, 1]) if len(np.unique(y)) == 2 else float("nan")
+    else:
+        present = np.unique(y)
+        onehot = np.eye(k)[y][:, present]
+        ap = average_precision_score(onehot, proba[:, present], average="macro")
+        auc = (
+            roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels)
+            if len(present) == k
+            else float("nan")
+        )
+    return {
+        "average_precision": float(ap),
+        "roc_auc": float(auc),
+        "log_loss": float(log_loss(y, np.clip(proba, 1e-15, 1.0), labels=labels)),
+        "brier": brier(y, proba),
+        "ece": expected_calibration_error(y, proba),
+    }
+
+
+def decide(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Class decisions: binary P(1) >= threshold; multiclass argmax (threshold unused)."""
+    proba = np.asarray(proba)
+    if proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(np.int64)
+    return proba.argmax(axis=1)
+
+
+def thresholded_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    y = np.asarray(y, dtype=np.int64)
+    avg = "binary" if n_classes == 2 else "macro"
+    labels = list(range(n_classes))
+    gm_avg = "binary" if n_classes == 2 else "multiclass"
+    return {
+        "f1": float(f1_score(y, pred, average=avg, labels=labels, zero_division=0)),
+        "mcc": float(matthews_corrcoef(y, pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "gmean": float(geometric_mean_score(y, pred, average=gm_avg, labels=labels)),
+        "precision": float(precision_score(y, pred, average=avg, labels=labels, zero_division=0)),
+        "recall": float(recall_score(y, pred, average=avg, labels=labels, zero_division=0)),
+    }
+
+
+def metric_bundle(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every outer-test metric: threshold-free, then thresholded at 0.5 (``_t050``) and at the
+    chosen threshold (``_tuned``)."""
+    y, proba = _check(y, proba)
+    k = proba.shape[1]
+    out = threshold_free_metrics(y, proba)
+    for suffix, t in (("_t050", 0.5), ("_tuned", threshold)):
+        for name, value in thresholded_metrics(y, decide(proba, t), k).items():
+            out[name + suffix] = value
+    return out
+
+
+def choose_threshold(y: np.ndarray, proba: np.ndarray, objective: str = "f1") -> float:
+    """The P(class 1) threshold that maximises F1 or MCC on (inner validation) predictions.
+
+    Exact over all distinct scores in O(n log n); the returned value is the midpoint between
+    the chosen score and the next lower one, so it generalises rather than sitting on a
+    training point. Multiclass decisions are argmax: returns 0.5 (unused).
+    """
+    if objective not in THRESHOLD_OBJECTIVES:
+        raise ValueError(
+            f"threshold objective must be one of {THRESHOLD_OBJECTIVES}, got {objective!r}"
+        )
+    y, proba = _check(y, proba)
+    if proba.shape[1] != 2:
+        return 0.5
+    s = proba[:, 1]
+    pos = (y == 1).astype(np.float64)
+    n_pos = pos.sum()
+    if n_pos == 0 or n_pos == len(y):
+        return 0.5
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    tp = np.cumsum(pos[order])
+    fp = np.arange(1, len(s) + 1) - tp
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # last row of each group of equal scores
+    tp, fp, cut = tp[last], fp[last], s_sorted[last]
+    fn = n_pos - tp
+    tn = (len(y) - n_pos) - fp
+    if objective == "f1":
+        score = 2 * tp / np.maximum(2 * tp + fp + fn, 1e-300)
+    else:
+        den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        score = np.where(den > 0, (tp * tn - fp * fn) / np.where(den > 0, den, 1.0), 0.0)
+    i = int(np.argmax(score))
+    nxt = cut[i + 1] if i + 1 < len(cut) else 0.0
+    return float((cut[i] + nxt) / 2.0)
+
+
+def fast_average_precision(y: np.ndarray, proba: np.ndarray) -> float:
+    """average_precision_score (macro for multiclass), without scikit-learn's per-call
+    validation overhead: early stopping calls it every boosting round.
+    Equal to scikit-learn's value (tested), ties included."""
+    proba = np.asarray(proba)
+    if proba.shape[1] == 2:
+        return _ap_binary(y == 1, proba[:, 1])
+    values = [_ap_binary(y == k, proba[:, k]) for k in range(proba.shape[1]) if (y == k).any()]
+    return float(np.mean(values))
+
+
+def _ap_binary(pos: np.ndarray, s: np.ndarray) -> float:
+    n_pos = pos.sum()
+    if n_pos == 0:
+        return 0.0
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    tp = np.cumsum(pos[order])
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    tp = tp[last]
+    ranks = np.flatnonzero(last) + 1
+    precision = tp / ranks
+    recall_step = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(recall_step * precision))
+
+
+def fast_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(np.asarray(proba)[np.arange(len(y)), y], 1e-15, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def fast_brier(y: np.ndarray, proba: np.ndarray) -> float:
+    proba = np.asarray(proba)
+    if proba.shape[1] == 2:
+        return float(np.mean((proba[:, 1] - (y == 1)) ** 2))
+    onehot = np.eye(proba.shape[1])[y]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def score_function(target: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``f(y, proba) -> float`` where higher is better, for the tuning target; used for both
+    early stopping and trial scores so they never disagree."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if target == "average_precision":
+        return fast_average_precision
+    if target == "log_loss":
+        return lambda y, p: -fast_log_loss(y, p)
+    if target == "brier":
+        return lambda y, p: -fast_brier(y, p)
+    if target == "ece":
+        return lambda y, p: -expected_calibration_error(y, p)
+    return lambda y, p: threshold_free_metrics(y, p)["roc_auc"]

@@ -1,0 +1,154 @@
+"""What the user sees during a sweep: a live bar on a terminal, plain log lines otherwise,
+and the end-of-sweep summary table read back from MLflow."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from bench import runschema as rs
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class SweepProgress:
+    """Consumes executor events: ("start", key, name), ("trial", key, n), ("done", result)."""
+
+    def __init__(
+        self,
+        sweep: str,
+        total_cells: int,
+        already_done: int,
+        trials_per_cell: int,
+        console: Console | None = None,
+    ):
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
+        self.total = total_cells
+        self.done = already_done
+        self.started_with = already_done
+        self.trials = 0
+        self.trials_per_cell = trials_per_cell
+        self.running: dict[str, str] = {}
+        self.t0 = time.monotonic()
+        self.status_counts: dict[str, int] = defaultdict(int)
+        self._progress: Progress | None = None
+        self._task = None
+
+    def header(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def error(self, text: str) -> None:
+        style = "red" if self.live else None
+        self.console.print(text, style=style, highlight=False, markup=False, soft_wrap=True)
+
+    def __enter__(self) -> SweepProgress:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("[bold]cells"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("trials {task.fields[trials]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[current]}"),
+                console=self.console,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(
+                "sweep", total=self.total, completed=self.done, trials=0, current=""
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def _eta(self) -> str:
+        ran = self.done - self.started_with
+        if ran == 0:
+            return "?"
+        per_cell = (time.monotonic() - self.t0) / ran
+        return _clock(per_cell * (self.total - self.done))
+
+    def on_event(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "start":
+            self.running[event[1]] = event[2]
+        elif kind == "trial":
+            self.trials += 1
+        elif kind == "done":
+            result = event[1]
+            self.running.pop(result.key, None)
+            self.done += 1
+            self.status_counts[result.status] += 1
+            if not self.live:
+                score = f" score={result.score:.4f}" if result.score is not None else ""
+                note = f" ERROR {result.error.splitlines()[0]}" if result.error else ""
+                self.console.print(
+                    f"[{self.done}/{self.total}] {result.run_name} {result.status}{score} "
+                    f"trials={result.trials_run} fit={result.fit_time:.1f}s "
+                    f"elapsed={_clock(time.monotonic() - self.t0)} eta={self._eta()}{note}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
+        if self._progress is not None:
+            current = ", ".join(list(self.running.values())[:2])
+            self._progress.update(
+                self._task, completed=self.done, trials=self.trials, current=current
+            )
+
+
+def summary_frame(tracker, experiment_id: str, target: str) -> pd.DataFrame:
+    """Mean outer-test target per dataset x (booster, strategy) from finished parent runs."""
+    runs = tracker.search(
+        experiment_id, f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}' and attributes.status = 'FINISHED'"
+    )
+    rows = [
+        {
+            "dataset": r.data.tags.get(rs.TAG_DATASET),
+            "booster": r.data.tags.get(rs.TAG_BOOSTER),
+            "strategy": r.data.tags.get(rs.TAG_STRATEGY),
+            "score": r.data.metrics.get(rs.TEST_PREFIX + target),
+        }
+        for r in runs
+    ]
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    return frame.pivot_table(
+        index=["dataset", "booster"], columns="strategy", values="score", aggfunc="mean"
+    )
+
+
+def print_summary(tracker, experiment_id: str, target: str, console: Console) -> None:
+    table_data = summary_frame(tracker, experiment_id, target)
+    if table_data.empty:
+        console.print("no finished cells yet")
+        return
+    table = Table(title=f"mean outer-test {target} over folds", show_lines=False)
+    table.add_column("dataset")
+    table.add_column("booster")
+    for strategy in table_data.columns:
+        table.add_column(str(strategy), justify="right")
+    for (dataset, booster), row in table_data.iterrows():
+        table.add_row(str(dataset), str(booster), *("-" if pd.isna(v) else f"{v:.4f}" for v in row))
+    console.print(table)

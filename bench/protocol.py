@@ -1,0 +1,366 @@
+"""One cell of the benchmark: nested cross-validation with the outer test part kept sealed.
+
+cell = dataset x booster x strategy x repeat x outer fold:
+1. take the outer split (repeated stratified k-fold);
+2. tune with Optuna inside the outer-training part only: every trial trains on an inner
+   training part and is scored (and early-stopped) on an inner validation part;
+3. choose the decision threshold on the best trial's inner validation predictions;
+4. refit the best trial on the whole outer-training part for its early-stopped rounds;
+5. score the outer-test part once.
+The outer-test rows reach the booster exactly once: in the final ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from optuna.trial import FixedTrial, TrialState
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
+
+from bench import runschema as rs
+from bench import strategies, studies
+from bench.boosters import StoppingRule, get_adapter
+from bench.config import InnerConfig, SweepConfig
+from bench.datasets import Dataset, load_catalogue, load_dataset
+from bench.metrics import LOWER_IS_BETTER, choose_threshold, metric_bundle, score_function
+from bench.tracking import Tracker, environment_tags
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    booster: str
+    strategy: str
+    repeat: int
+    fold: int
+    key: str
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.dataset}/{self.booster}/{self.strategy}/r{self.repeat}f{self.fold}"
+
+
+def cell_key(config_hash: str, dataset: str, booster: str, strategy: str, repeat: int, fold: int) -> str:
+    blob = json.dumps([config_hash, dataset, booster, strategy, repeat, fold])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Everything a worker needs besides the cell; small and picklable."""
+
+    config: SweepConfig
+    sweep: str
+    experiment_id: str
+    tracking_uri: str
+    storage_url: str
+    catalogue_path: str
+    threads: int
+
+
+@dataclass
+class CellResult:
+    key: str
+    run_name: str
+    status: str  # "done" | "skipped" (finished earlier) | "failed"
+    score: float | None = None
+    trials_run: int = 0
+    error: str | None = None
+    fit_time: float = 0.0
+    wall_time: float = 0.0
+
+
+@dataclass
+class InnerOutcome:
+    score: float  # higher is better
+    best_iteration: int
+    fit_time: float
+    valid_positions: np.ndarray  # positions within the outer-training part
+    valid_proba: np.ndarray
+    per_split: list[float] = field(default_factory=list)
+
+
+def _seed(*parts: Any) -> int:
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def outer_split(
+    y: np.ndarray, folds: int, repeats: int, seed: int, repeat: int, fold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    for i, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        if i == repeat * folds + fold:
+            return train, test
+    raise ValueError(f"no outer split repeat={repeat} fold={fold}")
+
+
+def inner_splits(y: np.ndarray, inner: InnerConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Positions (within the outer-training part) of the inner train/validation parts."""
+    positions = np.arange(len(y))
+    if inner.kind == "kfold":
+        splitter = StratifiedKFold(n_splits=inner.folds, shuffle=True, random_state=seed)
+        return list(splitter.split(positions, y))
+    train, valid = train_test_split(
+        positions, test_size=inner.valid_fraction, stratify=y, random_state=seed
+    )
+    return [(np.sort(train), np.sort(valid))]
+
+
+@functools.cache
+def _catalogue(path: str):
+    return load_catalogue(path)
+
+
+def get_dataset(catalogue_path: str, name: str) -> Dataset:
+    return load_dataset(_catalogue(catalogue_path), name)
+
+
+def evaluate_inner(
+    adapter,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    booster_params: dict[str, Any],
+    strategy: str,
+    strategy_params: dict[str, Any],
+    n_classes: int,
+    cfg: SweepConfig,
+    stopping: StoppingRule,
+    seed: int,
+    threads: int,
+) -> InnerOutcome:
+    """Train on each inner training part, early-stop and score on its validation part."""
+    scores, rounds, positions, probas = [], [], [], []
+    fit_time = 0.0
+    for train, valid in splits:
+        loss = strategies.loss_spec(strategy, strategy_params, y[train], n_classes, cfg.focal)
+        t0 = time.perf_counter()
+        model = adapter.fit(
+            X.iloc[train],
+            y[train],
+            n_classes=n_classes,
+            params=booster_params,
+            loss=loss,
+            rounds=cfg.max_rounds,
+            valid=(X.iloc[valid], y[valid]),
+            stopping=stopping,
+            seed=seed,
+            n_threads=threads,
+        )
+        proba = model.predict_proba(X.iloc[valid])
+        fit_time += time.perf_counter() - t0
+        scores.append(stopping.metric(y[valid], proba))
+        rounds.append(model.best_iteration)
+        positions.append(valid)
+        probas.append(proba)
+    return InnerOutcome(
+        score=float(np.mean(scores)),
+        best_iteration=max(1, int(round(float(np.mean(rounds))))),
+        fit_time=fit_time,
+        valid_positions=np.concatenate(positions),
+        valid_proba=np.concatenate(probas),
+        per_split=[float(s) for s in scores],
+    )
+
+
+def _natural(score: float, target: str) -> float:
+    """Stopping scores are higher-is-better; report the metric's own value."""
+    return -score if target in LOWER_IS_BETTER else score
+
+
+def _cell_tags(cell: Cell, ds: Dataset, sweep: str, study_name: str) -> dict[str, str]:
+    m = ds.meta
+    return {
+        rs.TAG_SWEEP: sweep,
+        rs.TAG_DATASET: cell.dataset,
+        rs.TAG_BOOSTER: cell.booster,
+        rs.TAG_STRATEGY: cell.strategy,
+        rs.TAG_REPEAT: str(cell.repeat),
+        rs.TAG_FOLD: str(cell.fold),
+        rs.TAG_N_ROWS: str(m.n_rows),
+        rs.TAG_N_FEATURES: str(m.n_features),
+        rs.TAG_N_CLASSES: str(m.n_classes),
+        rs.TAG_MINORITY: str(m.minority_count),
+        rs.TAG_IMBALANCE_RATIO: f"{m.imbalance_ratio:.4f}",
+        rs.TAG_TIER: m.tier,
+        rs.TAG_FAMILY: str(m.family),
+        rs.TAG_SOURCE: str(m.source),
+        rs.TAG_STUDY: study_name,
+        **environment_tags(),
+    }
+
+
+class CellFailed(Exception):
+    pass
+
+
+def run_cell(
+    cell: Cell,
+    ctx: CellContext,
+    tracker: Tracker,
+    on_trial: Callable[[Cell, int], None] | None = None,
+) -> CellResult:
+    """Run (or resume, or skip if finished) one cell and log it; see the module docstring."""
+    wall0 = time.perf_counter()
+    cfg = ctx.config
+    ds = get_dataset(ctx.catalogue_path, cell.dataset)
+    study_name = f"{ctx.sweep}/{cell.key}"
+    parent_id, finished = tracker.start_cell(
+        ctx.experiment_id, cell.key, cell.run_name, _cell_tags(cell, ds, ctx.sweep, study_name)
+    )
+    if finished:
+        return CellResult(cell.key, cell.run_name, "skipped")
+
+    k = ds.meta.n_classes
+    train_idx, test_idx = outer_split(ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold)
+    X_train, y_train = ds.X.iloc[train_idx], ds.y[train_idx]
+    fold_seed = _seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
+    splits = inner_splits(y_train, cfg.inner, fold_seed)
+    adapter = get_adapter(cell.booster)
+    stopping = StoppingRule(score_function(cfg.target), cfg.target, cfg.early_stopping_rounds)
+    booster_seed = fold_seed % (2**31 - 1)
+    # Same sampler seed for every strategy of a (dataset, booster, fold): the booster params
+    # drawn in the random start-up phase are then common to all strategies.
+    study = studies.open_study(
+        studies.open_storage(ctx.storage_url),
+        study_name,
+        cfg.sampler,
+        _seed(cfg.seed, cell.dataset, cell.booster, cell.repeat, cell.fold),
+    )
+    studies.reap_stale(study)
+    records = [studies.trial_record(t, cell.run_name) for t in studies.logged_trials(study)]
+    tracker.reconcile_trials(ctx.experiment_id, parent_id, records)
+
+    def evaluate(booster_params, strategy_params) -> InnerOutcome:
+        return evaluate_inner(
+            adapter, X_train, y_train, splits, booster_params, cell.strategy, strategy_params,
+            k, cfg, stopping, booster_seed, ctx.threads,
+        )  # fmt: skip
+
+    cache: dict[int, InnerOutcome] = {}
+    trials_run = 0
+    try:
+        while True:
+            complete, failed = studies.counts(study)
+            if complete >= cfg.trials:
+                break
+            if failed > cfg.max_failed_trials:
+                raise CellFailed(
+                    f"{failed} trials failed (max_failed_trials={cfg.max_failed_trials}); "
+                    f"last error: {_last_error(study)}"
+                )
+            trial = study.ask()
+            try:
+                booster_params = adapter.suggest_params(trial)
+                strategy_params = strategies.suggest(trial, cell.strategy, k, cfg.focal)
+                outcome = evaluate(booster_params, strategy_params)
+                if not np.isfinite(outcome.score):
+                    raise FloatingPointError(f"inner score is {outcome.score}")
+            except Exception as err:
+                trial.set_user_attr(studies.ERROR_ATTR, _short_error(err))
+                frozen = study.tell(trial, state=TrialState.FAIL)
+            else:
+                trial.set_user_attr("inner_score", _natural(outcome.score, cfg.target))
+                trial.set_user_attr("best_iteration", outcome.best_iteration)
+                trial.set_user_attr("fit_time_s", outcome.fit_time)
+                frozen = study.tell(trial, outcome.score)
+                cache[trial.number] = outcome
+            trials_run += 1
+            tracker.log_trial(
+                ctx.experiment_id, parent_id, studies.trial_record(frozen, cell.run_name)
+            )
+            if on_trial is not None:
+                on_trial(cell, trials_run)
+
+        best = study.best_trial
+        fixed = FixedTrial(best.params)
+        booster_params = adapter.suggest_params(fixed)
+        strategy_params = strategies.suggest(fixed, cell.strategy, k, cfg.focal)
+        inner = cache.get(best.number) or evaluate(booster_params, strategy_params)
+        threshold = choose_threshold(
+            y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
+        )
+
+        t0 = time.perf_counter()
+        loss = strategies.loss_spec(cell.strategy, strategy_params, y_train, k, cfg.focal)
+        model = adapter.fit(
+            X_train,
+            y_train,
+            n_classes=k,
+            params=booster_params,
+            loss=loss,
+            rounds=inner.best_iteration,
+            seed=booster_seed,
+            n_threads=ctx.threads,
+        )
+        X_test, y_test = ds.X.iloc[test_idx], ds.y[test_idx]
+        proba = model.predict_proba(X_test)
+        refit_time = time.perf_counter() - t0
+    except Exception as err:
+        message = _short_error(err)
+        tracker.fail_cell(parent_id, message)
+        if not isinstance(err, CellFailed):
+            message += "\n" + traceback.format_exc(limit=6)
+        return CellResult(cell.key, cell.run_name, "failed", error=message, trials_run=trials_run)
+
+    scores = metric_bundle(y_test, proba, threshold)
+    tune_fit_time = sum(
+        float(t.user_attrs.get("fit_time_s", 0.0))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+    metrics = {rs.TEST_PREFIX + name: value for name, value in scores.items()}
+    metrics.update(
+        {
+            rs.M_THRESHOLD: threshold,
+            rs.M_BEST_ITERATION: inner.best_iteration,
+            rs.M_INNER_SCORE: _natural(best.value, cfg.target),
+            rs.M_FIT_TIME: tune_fit_time + refit_time,
+            rs.M_REFIT_TIME: refit_time,
+            rs.M_TUNE_TIME: tune_fit_time,
+            rs.M_N_TRIALS: studies.counts(study)[0],
+            rs.M_WALL_TIME: time.perf_counter() - wall0,
+        }
+    )
+    params = {**best.params, "refit_rounds": inner.best_iteration, "best_trial": best.number}
+    tracker.finish_cell(
+        parent_id, params, metrics, {}, _predictions_csv(test_idx, y_test, proba)
+    )
+    return CellResult(
+        cell.key,
+        cell.run_name,
+        "done",
+        score=scores[cfg.target],
+        trials_run=trials_run,
+        fit_time=tune_fit_time + refit_time,
+        wall_time=time.perf_counter() - wall0,
+    )
+
+
+def _predictions_csv(rows: np.ndarray, y: np.ndarray, proba: np.ndarray) -> str:
+    frame = pd.DataFrame({"row": rows, "y_true": y})
+    for j in range(proba.shape[1]):
+        frame[f"p_{j}"] = proba[:, j]
+    return frame.to_csv(index=False, float_format="%.8g")
+
+
+def _short_error(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:2000]
+
+
+def _last_error(study) -> str:
+    failed = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if studies.ERROR_ATTR in t.user_attrs
+    ]  # fmt: skip
+    return failed[-1].user_attrs[studies.ERROR_ATTR] if failed else "unknown"

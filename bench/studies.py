@@ -1,0 +1,119 @@
+"""Optuna plumbing: storages, one study per cell, exact trial budgets, stale-trial reaping.
+
+A study's COMPLETE trials are the budget: failed trials are retried (up to a limit) so every
+strategy gets exactly the same number of scored trials. The study is the source of truth for
+trials; MLflow child runs are derived from it (``trial_record``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from bench import runschema as rs
+from bench.errors import BenchError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+ERROR_ATTR = "error"  # set on trials that failed by raising (they get a FAILED child run)
+HEARTBEAT_S = 30
+
+
+def default_storage_url(runs_dir: str | Path) -> str:
+    return str(Path(runs_dir).resolve() / "optuna.journal")
+
+
+@functools.cache
+def open_storage(url: str) -> BaseStorage:
+    """A journal file (local, safe for several processes on one host) or an RDB URL
+    (PostgreSQL for several machines; heartbeats mark dead workers' trials failed)."""
+    if "://" in url:
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=4 * HEARTBEAT_S,
+                engine_kwargs={"pool_pre_ping": True},
+            )
+        except Exception as err:
+            from bench.tracking import redact
+
+            raise BenchError(
+                f"Optuna storage {redact(url)}: cannot open it ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''})"
+            ) from None
+    path = Path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def open_study(storage: BaseStorage, name: str, sampler_kind: str, seed: int) -> optuna.Study:
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        sampler=make_sampler(sampler_kind, seed),
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def reap_stale(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a dead process as FAIL. Only called by the one worker
+    that owns the cell, so a RUNNING trial here cannot belong to a live process."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    for t in stale:
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    return len(stale)
+
+
+def counts(study: optuna.Study) -> tuple[int, int]:
+    """(COMPLETE trials, trials that failed by raising)."""
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    failed = sum(t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs for t in trials)
+    return complete, failed
+
+
+def logged_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that deserve a child run: scored, pruned, or failed by raising."""
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
+    ]
+
+
+def _ms(dt) -> int | None:
+    return int(dt.timestamp() * 1000) if dt is not None else None
+
+
+def trial_record(trial: FrozenTrial, run_name: str) -> dict[str, Any]:
+    """What the trial's MLflow child run holds, derived from the study alone."""
+    attrs = trial.user_attrs
+    metrics = {k: attrs[k] for k in ("inner_score", "best_iteration", "fit_time_s") if k in attrs}
+    tags = {}
+    if ERROR_ATTR in attrs:
+        tags[rs.TAG_ERROR] = str(attrs[ERROR_ATTR])[:5000]
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "run_name": f"{run_name}/t{trial.number}",
+        "params": dict(trial.params),
+        "metrics": metrics,
+        "tags": tags,
+        "start_ms": _ms(trial.datetime_start),
+        "end_ms": _ms(trial.datetime_complete),
+    }

@@ -1,0 +1,349 @@
+"""MLflow bookkeeping: one experiment per sweep, one parent run per cell, one child per trial.
+
+Writes are batched (create_run + log_batch + set_terminated: three requests a run) and child
+runs are written by a background thread so that logging overlaps with training. Every write
+is idempotent by key (cell key tag on parents, trial number tag on children) and
+``reconcile_trials`` makes the children match the Optuna study exactly, which is what makes a
+killed sweep resume without duplicates.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import queue
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from bench import runschema as rs
+from bench.errors import BenchError
+
+_PARAM_MAX = 6000
+_BATCH_MAX = 100  # params + tags per log_batch
+
+
+class TrackingError(BenchError):
+    """MLflow could not be written; the sweep stops (results already logged are kept)."""
+
+
+def redact(uri: str | None) -> str:
+    """A URI with any user:password removed, safe to print or log."""
+    if not uri:
+        return ""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", uri)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@functools.cache
+def git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if out.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@functools.cache
+def environment_tags() -> dict[str, str]:
+    """Library versions, git commit and host: enough to say what produced a number."""
+    import catboost
+    import lightgbm
+    import mlflow
+    import numpy
+    import optuna
+    import pandas
+    import sklearn
+    import xgboost
+
+    import bench
+
+    tags = {
+        rs.TAG_GIT_COMMIT: git_commit(),
+        rs.TAG_HOST: socket.gethostname(),
+        rs.TAG_VERSION_PREFIX + "python": platform.python_version(),
+    }
+    for mod in (bench, numpy, pandas, sklearn, lightgbm, xgboost, catboost, optuna, mlflow):
+        tags[rs.TAG_VERSION_PREFIX + mod.__name__] = str(mod.__version__)
+    return tags
+
+
+def _params(values: Mapping[str, Any]) -> list[Param]:
+    return [Param(k, str(v)[:_PARAM_MAX]) for k, v in values.items()]
+
+
+def _tags(values: Mapping[str, Any]) -> list[RunTag]:
+    return [RunTag(k, str(v)) for k, v in values.items()]
+
+
+def _metrics(values: Mapping[str, float], ts: int) -> list[Metric]:
+    return [Metric(k, float(v), ts, 0) for k, v in values.items() if v is not None]
+
+
+class Tracker:
+    """All MLflow writes of one process. Thread-safe for the background child writer."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- helpers --------------------------------------------------------------------------
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # MLflow raises many types for a dead server
+            raise TrackingError(
+                f"MLflow tracking server {redact(self.tracking_uri)} failed while {what}: "
+                f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+            ) from err
+
+    def _log_batch(self, run_id: str, params=(), tags=(), metrics=()) -> None:
+        params, tags, metrics = list(params), list(tags), list(metrics)
+        while params or tags or metrics:
+            p, params = params[:_BATCH_MAX], params[_BATCH_MAX:]
+            t, tags = tags[: _BATCH_MAX - len(p)], tags[_BATCH_MAX - len(p) :]
+            m, metrics = metrics[:1000], metrics[1000:]
+            self._call("logging a batch", self.client.log_batch, run_id, m, p, t)
+
+    def search(self, experiment_id: str, filter_string: str) -> list:
+        runs, token = [], None
+        while True:
+            page = self._call(
+                "searching runs",
+                self.client.search_runs,
+                [experiment_id],
+                filter_string,
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    # -- sweep level ----------------------------------------------------------------------
+    def ensure_experiment(
+        self,
+        sweep: str,
+        config_hash: str,
+        settings: dict[str, Any],
+        command: str,
+        artifact_location: str | None,
+    ) -> str:
+        """The sweep's experiment, created on first use; a changed config under the same
+        name is refused rather than mixed into old results."""
+        name = f"bench/{sweep}"
+        exp = self._call("reading the experiment", self.client.get_experiment_by_name, name)
+        if exp is None:
+            tags = {
+                rs.EXP_SWEEP: sweep,
+                rs.EXP_CONFIG_HASH: config_hash,
+                rs.EXP_CONFIG: json.dumps(settings, sort_keys=True),
+                rs.EXP_COMMAND: command,
+                rs.EXP_CREATED: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            try:
+                return self.client.create_experiment(name, artifact_location, tags)
+            except Exception:
+                exp = self._call("reading the experiment", self.client.get_experiment_by_name, name)
+                if exp is None:
+                    raise
+        old = exp.tags.get(rs.EXP_CONFIG_HASH)
+        if old != config_hash:
+            raise BenchError(
+                f"sweep '{sweep}' already exists with a different configuration "
+                f"(config hash {str(old)[:8]}, now {config_hash[:8]}): pass a new --name, or "
+                f"the original settings to resume it"
+            )
+        if exp.lifecycle_stage != "active":
+            raise BenchError(f"sweep '{sweep}': its MLflow experiment '{name}' is deleted")
+        return exp.experiment_id
+
+    def cell_runs(self, experiment_id: str) -> dict[str, Any]:
+        """cell key -> the parent run to keep for it (FINISHED first)."""
+        runs = self.search(experiment_id, f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}'")
+        best: dict[str, Any] = {}
+        for run in runs:
+            key = run.data.tags.get(rs.TAG_CELL_KEY)
+            keep = best.get(key)
+            if keep is None or (
+                run.info.status == "FINISHED" and keep.info.status != "FINISHED"
+            ):
+                best[key] = run
+        return best
+
+    # -- cell level -----------------------------------------------------------------------
+    def start_cell(
+        self, experiment_id: str, cell_key: str, run_name: str, tags: dict[str, str]
+    ) -> tuple[str, bool]:
+        """(parent run id, already finished?). An unfinished parent from an earlier attempt
+        is reused; stray duplicates of it are deleted."""
+        runs = self.search(experiment_id, f"tags.`{rs.TAG_CELL_KEY}` = '{cell_key}'")
+        parents = [r for r in runs if r.data.tags.get(rs.ROLE) == rs.ROLE_CELL]
+        parents.sort(key=lambda r: (r.info.status != "FINISHED", r.info.start_time))
+        for extra in parents[1:]:
+            self._call("deleting a duplicate run", self.client.delete_run, extra.info.run_id)
+        if parents:
+            run = parents[0]
+            if run.info.status == "FINISHED":
+                return run.info.run_id, True
+            self._call("reopening a run", self.client.update_run, run.info.run_id, "RUNNING")
+            return run.info.run_id, False
+        all_tags = {**tags, rs.ROLE: rs.ROLE_CELL, rs.TAG_CELL_KEY: cell_key}
+        run = self._call(
+            "creating a run",
+            self.client.create_run,
+            experiment_id,
+            tags=all_tags,
+            run_name=run_name,
+        )
+        return run.info.run_id, False
+
+    def finish_cell(
+        self,
+        run_id: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        predictions_csv: str,
+    ) -> None:
+        self.flush()
+        self._call(
+            "uploading predictions",
+            self.client.log_text,
+            run_id,
+            predictions_csv,
+            rs.PREDICTIONS_ARTIFACT,
+        )
+        self._log_batch(run_id, _params(params), _tags(tags), _metrics(metrics, _now_ms()))
+        self._call("finishing a run", self.client.set_terminated, run_id, "FINISHED")
+
+    def fail_cell(self, run_id: str, error: str) -> None:
+        self.flush()
+        self._log_batch(run_id, tags=_tags({rs.TAG_ERROR: error[:5000]}))
+        self._call("marking a run failed", self.client.set_terminated, run_id, "FAILED")
+
+    # -- trials ---------------------------------------------------------------------------
+    def log_trial(self, experiment_id: str, parent_id: str, record: dict[str, Any]) -> None:
+        """Queue a finished trial's child run; the background writer sends it."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._drain, name="mlflow-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((experiment_id, parent_id, record))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None or self._error is not None:
+                    continue
+                self._write_trial(*item)
+            except BaseException as err:  # surfaced by flush()
+                self._error = err
+            finally:
+                self._queue.task_done()
+                if item is None:
+                    return
+
+    def flush(self) -> None:
+        """Wait for queued child runs; raise the writer's error if one happened."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+
+    def _write_trial(self, experiment_id: str, parent_id: str, record: dict[str, Any]) -> None:
+        tags = {
+            MLFLOW_PARENT_RUN_ID: parent_id,
+            rs.ROLE: rs.ROLE_TRIAL,
+            rs.TAG_TRIAL_NUMBER: str(record["number"]),
+            rs.TAG_TRIAL_STATE: record["state"],
+            **record.get("tags", {}),
+        }
+        run = self._call(
+            "creating a trial run",
+            self.client.create_run,
+            experiment_id,
+            start_time=record.get("start_ms"),
+            tags=tags,
+            run_name=record["run_name"],
+        )
+        run_id = run.info.run_id
+        self._log_batch(
+            run_id,
+            _params(record["params"]),
+            [],
+            _metrics(record["metrics"], record.get("end_ms") or _now_ms()),
+        )
+        status = "FINISHED" if record["state"] in ("COMPLETE", "PRUNED") else "FAILED"
+        self._call(
+            "finishing a trial run",
+            self.client.set_terminated,
+            run_id,
+            status,
+            record.get("end_ms"),
+        )
+
+    def reconcile_trials(
+        self, experiment_id: str, parent_id: str, records: Iterable[dict[str, Any]]
+    ) -> tuple[int, int]:
+        """Make the parent's children exactly one per finished trial record.
+
+        Deletes children of trials the study does not hold as finished and duplicates;
+        writes the missing ones. Returns (written, deleted).
+        """
+        self.flush()
+        wanted = {int(r["number"]): r for r in records}
+        children = self.search(experiment_id, f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_id}'")
+        seen: set[int] = set()
+        deleted = 0
+        for run in sorted(children, key=lambda r: r.info.start_time or 0):
+            number = int(run.data.tags.get(rs.TAG_TRIAL_NUMBER, -1))
+            terminal = run.info.status in ("FINISHED", "FAILED", "KILLED")
+            if number not in wanted or number in seen or not terminal:
+                self._call("deleting a stale run", self.client.delete_run, run.info.run_id)
+                deleted += 1
+                continue
+            seen.add(number)
+        missing = [r for n, r in wanted.items() if n not in seen]
+        for record in missing:
+            self._write_trial(experiment_id, parent_id, record)
+        return len(missing), deleted

@@ -1,0 +1,63 @@
+"""Helpers for tests that run real sweeps and read back what MLflow holds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from bench import runschema as rs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def sweep_args(runs_dir: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--runs-dir",
+        str(runs_dir),
+        "--tracking-uri",
+        f"sqlite:///{runs_dir / 'mlflow.db'}",
+        *extra,
+    ]
+
+
+def run_cli(args: list[str], timeout: float = 600, env: dict | None = None):
+    """The real CLI in a subprocess, as a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+def all_runs(tracking_uri: str) -> list:
+    """Every active run of every bench experiment."""
+    client = MlflowClient(tracking_uri)
+    exps = [e for e in client.search_experiments() if rs.EXP_SWEEP in e.tags]
+    runs = []
+    for exp in exps:
+        token = None
+        while True:
+            page = client.search_runs([exp.experiment_id], "", max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+    return runs
+
+
+def parents(runs: list) -> list:
+    return [r for r in runs if r.data.tags.get(rs.ROLE) == rs.ROLE_CELL]
+
+
+def children(runs: list) -> list:
+    return [r for r in runs if r.data.tags.get(rs.ROLE) == rs.ROLE_TRIAL]

@@ -1,0 +1,148 @@
+"""The sweep end to end: real boosters, real Optuna storage, a real MLflow SQLite store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from bench import runschema as rs
+from bench.datasets import load_catalogue
+from tests.sweep_helpers import REPO, all_runs, children, parents, run_cli, sweep_args
+
+TRIALS = 2
+FOLDS = 2
+
+
+def smoke_datasets() -> list[str]:
+    return load_catalogue(REPO / "datasets.yaml").suite("smoke")
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory):
+    """One full smoke sweep (every booster and strategy), run twice with the same command."""
+    runs_dir = tmp_path_factory.mktemp("smoke")
+    args = sweep_args(
+        runs_dir, "--suite", "smoke", "--trials", str(TRIALS), "--folds", str(FOLDS)
+    )
+    first = run_cli(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    uri = f"sqlite:///{runs_dir / 'mlflow.db'}"
+    runs_after_first = all_runs(uri)
+    second = run_cli(args)
+    return {"uri": uri, "first": first, "second": second, "runs": runs_after_first}
+
+
+def test_smoke_sweep_logs_exactly_one_parent_per_cell_and_one_child_per_trial(smoke_sweep):
+    runs = smoke_sweep["runs"]
+    n_cells = len(smoke_datasets()) * 3 * 3 * FOLDS
+    assert len(parents(runs)) == n_cells
+    assert len(children(runs)) == n_cells * TRIALS
+    assert len(runs) == n_cells * (1 + TRIALS)
+    keys = Counter(r.data.tags[rs.TAG_CELL_KEY] for r in parents(runs))
+    assert max(keys.values()) == 1
+    parent_ids = {r.info.run_id for r in parents(runs)}
+    per_parent = Counter(r.data.tags["mlflow.parentRunId"] for r in children(runs))
+    assert set(per_parent) == parent_ids and set(per_parent.values()) == {TRIALS}
+
+
+def test_every_parent_has_tags_metrics_params_and_predictions(smoke_sweep):
+    client = MlflowClient(smoke_sweep["uri"])
+    required_tags = [
+        rs.TAG_DATASET, rs.TAG_BOOSTER, rs.TAG_STRATEGY, rs.TAG_REPEAT, rs.TAG_FOLD,
+        rs.TAG_CELL_KEY, rs.TAG_IMBALANCE_RATIO, rs.TAG_TIER, rs.TAG_N_ROWS, rs.TAG_GIT_COMMIT,
+        rs.TAG_HOST, rs.TAG_VERSION_PREFIX + "lightgbm", rs.TAG_VERSION_PREFIX + "xgboost",
+        rs.TAG_VERSION_PREFIX + "catboost",
+    ]  # fmt: skip
+    for run in parents(smoke_sweep["runs"]):
+        assert run.info.status == "FINISHED"
+        for tag in required_tags:
+            assert run.data.tags.get(tag), (run.info.run_name, tag)
+        for metric in rs.test_metric_names():
+            assert metric in run.data.metrics, (run.info.run_name, metric)
+        assert 0 < run.data.metrics[rs.M_THRESHOLD] < 1
+        assert run.data.metrics[rs.M_N_TRIALS] == TRIALS
+        assert "refit_rounds" in run.data.params
+        if run.data.tags[rs.TAG_STRATEGY] == "focal":
+            assert {"gamma", "alpha"} <= set(run.data.params)
+    some = parents(smoke_sweep["runs"])[0]
+    artifacts = [a.path for a in client.list_artifacts(some.info.run_id, "predictions")]
+    assert artifacts == [rs.PREDICTIONS_ARTIFACT]
+
+
+def test_every_child_has_params_scores_and_state(smoke_sweep):
+    for run in children(smoke_sweep["runs"]):
+        assert run.info.status == "FINISHED"
+        assert run.data.tags[rs.TAG_TRIAL_STATE] == "COMPLETE"
+        assert {"inner_score", "best_iteration", "fit_time_s"} <= set(run.data.metrics)
+        assert "learning_rate" in run.data.params
+
+
+def test_rerunning_the_same_command_adds_nothing(smoke_sweep):
+    second = smoke_sweep["second"]
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(all_runs(smoke_sweep["uri"])) == len(smoke_sweep["runs"])
+    assert "0 to run" in second.stderr
+
+
+def test_summary_table_is_printed(smoke_sweep):
+    out = smoke_sweep["first"].stdout + smoke_sweep["first"].stderr
+    assert "mean outer-test average_precision" in out
+    for name in smoke_datasets():
+        assert name in out
+
+
+def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
+    dataset = smoke_datasets()[0]
+    args = sweep_args(
+        tmp_path, "--datasets", dataset, "--boosters", "lightgbm", "xgboost",
+        "--trials", "3", "--folds", "3", "--workers", "2",
+    )  # fmt: skip
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if not (tmp_path / "mlflow.db").exists():
+                continue
+            try:
+                runs = all_runs(uri)
+            except Exception:
+                continue
+            done = [r for r in parents(runs) if r.info.status == "FINISHED"]
+            if done and len(children(runs)) > len(done) * 3:
+                break
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    interrupted = parents(all_runs(uri))
+    assert any(r.info.status != "FINISHED" for r in interrupted)
+
+    resumed = run_cli(args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = all_runs(uri)
+    n_cells = 2 * 3 * 3
+    assert len(parents(runs)) == n_cells
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert len(children(runs)) == n_cells * 3
+    numbers = Counter(
+        (r.data.tags["mlflow.parentRunId"], r.data.tags[rs.TAG_TRIAL_NUMBER])
+        for r in children(runs)
+    )
+    assert max(numbers.values()) == 1
