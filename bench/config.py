@@ -38,7 +38,8 @@ class InnerConfig(_Strict):
 
 
 class FocalConfig(_Strict):
-    hessian: Literal["exact", "clip", "surrogate", "tune"] | None = None  # None: the measured default
+    # None: the measured default (bench.objectives.DEFAULT_HESSIAN_GUARD)
+    hessian: Literal["exact", "clip", "surrogate", "tune"] | None = None
     catboost: Literal["python", "native"] = "python"  # binary CatBoost focal implementation
     gamma_max: float = Field(5.0, gt=0)
 

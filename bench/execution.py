@@ -8,6 +8,7 @@ continue from the Optuna storage.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import os
@@ -91,8 +92,10 @@ def default_tracking_uri(runs_dir: str) -> str:
 
 
 def resolve_tracking_uri(cfg: SweepConfig) -> str:
-    return cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(
-        cfg.runs_dir
+    return (
+        cfg.tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or default_tracking_uri(cfg.runs_dir)
     )
 
 
@@ -111,6 +114,7 @@ def threads_per_worker(workers: int, threads: int | None) -> int:
 # ---------------------------------------------------------------------------------------
 # local executor
 # ---------------------------------------------------------------------------------------
+BUSY_RETRY_S = 2.0
 Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
 
 _worker_tracker: Tracker | None = None
@@ -142,10 +146,8 @@ def _run_in_worker(cell: Cell, ctx: CellContext) -> CellResult:
             cell, ctx, _worker_tracker, lambda c, n: _worker_events.put(("trial", c.key, n))
         )
     finally:
-        try:
+        with contextlib.suppress(TrackingError):
             _worker_tracker.flush()
-        except TrackingError:
-            pass
 
 
 def run_local(
@@ -174,8 +176,9 @@ def run_local(
         initializer=_init_worker,
         initargs=(events, ctx.tracking_uri),
     )
-    results: list[CellResult] = []
-    pending = {pool.submit(_run_in_worker, cell, ctx) for cell in cells}
+    results: list[CellResult | None] = [None] * len(cells)
+    index = {pool.submit(_run_in_worker, cell, ctx): i for i, cell in enumerate(cells)}
+    pending = set(index)
 
     def drain() -> None:
         while True:
@@ -191,7 +194,7 @@ def run_local(
             for fut in done:
                 result = fut.result()  # TrackingError propagates and stops the sweep
                 on_event(("done", result))
-                results.append(result)
+                results[index[fut]] = result
         drain()
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):
@@ -199,7 +202,7 @@ def run_local(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return results
+    return [r for r in results if r is not None]
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,14 +267,26 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
         f"{cfg.trials} trials each, {workers} worker(s) x {threads} thread(s); "
         f"tracking {redact(tracking_uri)}; experiment bench/{plan.name}"
     )
+    if cfg.scheduler or cfg.dask_local:
+        from bench.dask_executor import run_dask
+
+        def execute(cells: list[Cell]) -> list[CellResult]:
+            return run_dask(cells, ctx, cfg.scheduler, cfg.dask_local, progress.on_event)
+    else:
+
+        def execute(cells: list[Cell]) -> list[CellResult]:
+            return run_local(cells, ctx, workers, progress.on_event)
+
     try:
         with progress:
-            if cfg.scheduler or cfg.dask_local:
-                from bench.dask_executor import run_dask
-
-                results = run_dask(todo, ctx, cfg.scheduler, cfg.dask_local, progress.on_event)
-            else:
-                results = run_local(todo, ctx, workers, progress.on_event)
+            results = execute(todo)
+            # Cells another process holds are retried until that process finishes them
+            # (they are then skipped) or lets them go (they are then run here).
+            while busy := [c for c, r in zip(todo, results, strict=True) if r.status == "busy"]:
+                time.sleep(BUSY_RETRY_S)
+                retried = {r.key: r for r in execute(busy)}
+                results = [retried.get(r.key, r) for r in results]
+        tracker.cell_runs(experiment_id, delete_duplicates=True)
     except TrackingError as err:
         progress.error(f"sweep stopped: {err}")
         progress.error("finished cells are kept; re-run the same command to resume")
@@ -311,4 +326,3 @@ def run_from_cli(args) -> int:
     }
     cfg = build_config(args.config, overrides)
     return run_sweep(cfg)
-

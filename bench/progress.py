@@ -94,6 +94,8 @@ class SweepProgress:
             self.running[event[1]] = event[2]
         elif kind == "trial":
             self.trials += 1
+        elif kind == "done" and event[1].status == "busy":
+            self.running.pop(event[1].key, None)
         elif kind == "done":
             result = event[1]
             self.running.pop(result.key, None)

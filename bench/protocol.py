@@ -29,6 +29,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from bench import runschema as rs
 from bench import strategies, studies
 from bench.boosters import StoppingRule, get_adapter
+from bench.claims import claim
 from bench.config import InnerConfig, SweepConfig
 from bench.datasets import Dataset, load_catalogue, load_dataset
 from bench.metrics import LOWER_IS_BETTER, choose_threshold, metric_bundle, score_function
@@ -49,7 +50,9 @@ class Cell:
         return f"{self.dataset}/{self.booster}/{self.strategy}/r{self.repeat}f{self.fold}"
 
 
-def cell_key(config_hash: str, dataset: str, booster: str, strategy: str, repeat: int, fold: int) -> str:
+def cell_key(
+    config_hash: str, dataset: str, booster: str, strategy: str, repeat: int, fold: int
+) -> str:
     blob = json.dumps([config_hash, dataset, booster, strategy, repeat, fold])
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -71,7 +74,7 @@ class CellContext:
 class CellResult:
     key: str
     run_name: str
-    status: str  # "done" | "skipped" (finished earlier) | "failed"
+    status: str  # "done" | "skipped" (finished earlier) | "failed" | "busy" (claimed elsewhere)
     score: float | None = None
     trials_run: int = 0
     error: str | None = None
@@ -104,7 +107,9 @@ def outer_split(
     raise ValueError(f"no outer split repeat={repeat} fold={fold}")
 
 
-def inner_splits(y: np.ndarray, inner: InnerConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def inner_splits(
+    y: np.ndarray, inner: InnerConfig, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Positions (within the outer-training part) of the inner train/validation parts."""
     positions = np.arange(len(y))
     if inner.kind == "kfold":
@@ -210,7 +215,22 @@ def run_cell(
     tracker: Tracker,
     on_trial: Callable[[Cell, int], None] | None = None,
 ) -> CellResult:
-    """Run (or resume, or skip if finished) one cell and log it; see the module docstring."""
+    """Run (or resume, or skip if finished) one cell and log it; see the module docstring.
+
+    Status "busy" means another process holds the cell's claim right now.
+    """
+    with claim(ctx.storage_url, cell.key) as mine:
+        if not mine:
+            return CellResult(cell.key, cell.run_name, "busy")
+        return _run_claimed_cell(cell, ctx, tracker, on_trial)
+
+
+def _run_claimed_cell(
+    cell: Cell,
+    ctx: CellContext,
+    tracker: Tracker,
+    on_trial: Callable[[Cell, int], None] | None,
+) -> CellResult:
     wall0 = time.perf_counter()
     cfg = ctx.config
     ds = get_dataset(ctx.catalogue_path, cell.dataset)
@@ -222,7 +242,9 @@ def run_cell(
         return CellResult(cell.key, cell.run_name, "skipped")
 
     k = ds.meta.n_classes
-    train_idx, test_idx = outer_split(ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold)
+    train_idx, test_idx = outer_split(
+        ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold
+    )
     X_train, y_train = ds.X.iloc[train_idx], ds.y[train_idx]
     fold_seed = _seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
     splits = inner_splits(y_train, cfg.inner, fold_seed)
@@ -332,9 +354,7 @@ def run_cell(
         }
     )
     params = {**best.params, "refit_rounds": inner.best_iteration, "best_trial": best.number}
-    tracker.finish_cell(
-        parent_id, params, metrics, {}, _predictions_csv(test_idx, y_test, proba)
-    )
+    tracker.finish_cell(parent_id, params, metrics, {}, _predictions_csv(test_idx, y_test, proba))
     return CellResult(
         cell.key,
         cell.run_name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import queue
 import re
@@ -28,6 +29,16 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bench import runschema as rs
 from bench.errors import BenchError
+
+# MLflow's own HTTP retries (connection errors and 5xx, exponential backoff) with a window
+# of about 30 s instead of its default of about 4 minutes: a restarting server is waited
+# for, a dead one stops the sweep promptly. Users can still set these variables.
+for _var, _value in (
+    ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5"),
+    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+    ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
+):
+    os.environ.setdefault(_var, _value)
 
 _PARAM_MAX = 6000
 _BATCH_MAX = 100  # params + tags per log_batch
@@ -196,9 +207,7 @@ class Tracker:
         for run in runs:
             key = run.data.tags.get(rs.TAG_CELL_KEY)
             keep = best.get(key)
-            if keep is None or (
-                run.info.status == "FINISHED" and keep.info.status != "FINISHED"
-            ):
+            if keep is None or (run.info.status == "FINISHED" and keep.info.status != "FINISHED"):
                 best[key] = run
         return best
 
@@ -266,16 +275,14 @@ class Tracker:
     def _drain(self) -> None:
         while True:
             item = self._queue.get()
-            try:
-                if item is None or self._error is not None:
-                    continue
-                self._write_trial(*item)
-            except BaseException as err:  # surfaced by flush()
-                self._error = err
-            finally:
-                self._queue.task_done()
-                if item is None:
-                    return
+            if item is not None and self._error is None:
+                try:
+                    self._write_trial(*item)
+                except BaseException as err:  # surfaced by flush()
+                    self._error = err
+            self._queue.task_done()
+            if item is None:
+                return
 
     def flush(self) -> None:
         """Wait for queued child runs; raise the writer's error if one happened."""

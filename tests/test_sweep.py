@@ -28,9 +28,7 @@ def smoke_datasets() -> list[str]:
 def smoke_sweep(tmp_path_factory):
     """One full smoke sweep (every booster and strategy), run twice with the same command."""
     runs_dir = tmp_path_factory.mktemp("smoke")
-    args = sweep_args(
-        runs_dir, "--suite", "smoke", "--trials", str(TRIALS), "--folds", str(FOLDS)
-    )
+    args = sweep_args(runs_dir, "--suite", "smoke", "--trials", str(TRIALS), "--folds", str(FOLDS))
     first = run_cli(args)
     assert first.returncode == 0, first.stderr[-3000:]
     uri = f"sqlite:///{runs_dir / 'mlflow.db'}"

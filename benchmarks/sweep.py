@@ -1,0 +1,120 @@
+"""Harness overhead of `python -m bench run`: wall time vs. time spent inside the boosters.
+
+Runs the same sweep (default: the default sweep, i.e. the quick suite) twice, side by side
+in one invocation: once on the local SQLite store, once against a local `mlflow server`
+over HTTP. For each it prints the wall time, the summed booster fit+predict time of all
+cells (trials and refits, from the parent runs' fit_time_s), and the harness overhead
+
+    overhead = 1 - summed fit time / (wall time x workers)
+
+i.e. the share of the machine's worker time not spent in a booster (planning, imports,
+dataset slicing, Optuna, MLflow logging, metrics, process start-up).
+
+    python benchmarks/sweep.py                 # the default sweep (minutes)
+    python benchmarks/sweep.py --suite smoke --trials 2 --folds 3   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{store / 'server.db'}",
+        "--artifacts-destination", str(store / "server-artifacts"), "--workers", str(workers),
+    ]  # fmt: skip
+    log = open(store / "server.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"mlflow server did not start; see {store / 'server.log'}")
+
+
+def fit_seconds(tracking_uri: str) -> tuple[float, int]:
+    client = MlflowClient(tracking_uri)
+    total, cells = 0.0, 0
+    for exp in client.search_experiments():
+        if "bench.sweep" not in exp.tags:
+            continue
+        for run in client.search_runs(
+            [exp.experiment_id], "tags.`bench.role` = 'cell'", max_results=50000
+        ):
+            total += run.data.metrics.get("fit_time_s", 0.0)
+            cells += 1
+    return total, cells
+
+
+def one_sweep(label: str, runs_dir: Path, tracking_uri: str, extra: list[str], workers: int):
+    cmd = [sys.executable, "-m", "bench", "run", "--runs-dir", str(runs_dir)]
+    cmd += ["--tracking-uri", tracking_uri, "--workers", str(workers), *extra]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        print(out.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{label}: sweep failed with exit code {out.returncode}")
+    fit, cells = fit_seconds(tracking_uri)
+    overhead = 1 - fit / (wall * workers)
+    print(
+        f"{label:<14} cells={cells:<4} wall={wall:7.1f}s  fit+predict={fit:7.1f}s  "
+        f"workers={workers}  overhead={overhead:6.1%}",
+        flush=True,
+    )
+    return wall, fit, overhead
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--server-workers", type=int, default=1)
+    parser.add_argument("--skip-http", action="store_true")
+    args, extra = parser.parse_known_args()
+    print(f"sweep args: {extra or '(defaults: the quick suite)'}; {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        local = tmp / "local"
+        one_sweep("local sqlite", local, f"sqlite:///{local / 'mlflow.db'}", extra, args.workers)
+        if not args.skip_http:
+            server_dir = tmp / "server"
+            server_dir.mkdir()
+            proc, url = start_server(server_dir, args.server_workers)
+            try:
+                one_sweep(f"http ({args.server_workers}w)", tmp / "http", url, extra, args.workers)
+            finally:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
