@@ -22,39 +22,33 @@ import numpy as np
 
 from ._checks import HESSIAN_EPS
 
-
-def _log_pt_q(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log p_t, p_t and q for u = s z (fresh float64 arrays)."""
-    e = np.abs(u)
-    np.negative(e, out=e)
-    np.exp(e, out=e)  # e = exp(-|u|) in (0, 1]
-    logp = np.minimum(u, 0.0)
-    logp -= np.log1p(e, out=e)  # log p_t = min(u, 0) - log1p(exp(-|u|)); e is reused
-    p = np.exp(logp)
-    q = np.subtract(logp, u, out=e)  # log q = log p_t - u
-    np.exp(q, out=q)
-    return logp, p, q
+# Rows per block in binary_grad_hess: the temporaries of one block stay in cache and are reused,
+# so a call allocates only its two outputs. Large fresh temporaries are costly here: glibc
+# returns freed multi-megabyte blocks to the OS and every new one page-faults again.
+_CHUNK = 32_768
 
 
-def _q_pow(q: np.ndarray, gamma: float) -> np.ndarray | None:
-    """q**gamma (None stands for the constant 1 when gamma == 0)."""
-    if gamma == 0.0:
-        return None
-    if gamma == 1.0:
-        return q
-    if gamma == 2.0:
-        return q * q
-    return np.power(q, gamma)
+def _log_pt_q(u: np.ndarray, logp: np.ndarray, p: np.ndarray, q: np.ndarray) -> None:
+    """log p_t, p_t and log q into the given buffers (``q`` holds log q on return)."""
+    np.abs(u, out=q)
+    np.negative(q, out=q)
+    np.exp(q, out=q)  # e = exp(-|u|) in (0, 1]
+    np.log1p(q, out=q)
+    np.minimum(u, 0.0, out=logp)
+    logp -= q  # log p_t = min(u, 0) - log1p(exp(-|u|))
+    np.exp(logp, out=p)
+    np.subtract(logp, u, out=q)  # log q = log p_t - u
 
 
 def binary_loss(z: np.ndarray, sign: np.ndarray, weight: np.ndarray | None, gamma: float):
     """Per-row focal loss; ``weight`` is a_t per row (None: 1)."""
     u = z * sign
-    logp, _, q = _log_pt_q(u)
-    qg = _q_pow(q, gamma)
+    logp, p, logq = np.empty_like(u), np.empty_like(u), np.empty_like(u)
+    _log_pt_q(u, logp, p, logq)
     loss = np.negative(logp, out=logp)
-    if qg is not None:
-        loss *= qg
+    if gamma != 0.0:
+        logq *= gamma
+        loss *= np.exp(logq, out=logq)  # q^g
     if weight is not None:
         loss *= weight
     return loss
@@ -67,42 +61,65 @@ def binary_grad_hess(
     gamma: float,
     hessian: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact gradient and the guarded second derivative w.r.t. the margin z."""
-    g = gamma
-    u = z * sign
-    logp, p, q = _log_pt_q(u)
-    qg = _q_pow(q, g)
-    # a_t q^g, shared by gradient and Hessian
-    if qg is None:
-        aqg = weight
-    elif weight is None:
-        aqg = qg
-    else:
-        aqg = qg * weight
+    """Exact gradient and the guarded second derivative w.r.t. the margin z (fresh arrays)."""
+    n = z.shape[0]
+    grad, hess = np.empty(n), np.empty(n)
+    scratch = np.empty((5, min(n, _CHUNK)))
+    for i in range(0, n, _CHUNK):
+        j = min(i + _CHUNK, n)
+        _block(
+            z[i:j],
+            sign[i:j],
+            None if weight is None else weight[i:j],
+            gamma,
+            hessian,
+            grad[i:j],
+            hess[i:j],
+            *scratch[:, : j - i],
+        )
+    return grad, hess
 
-    # gradient: s a_t q^g (g p_t log p_t - q)
-    plogp = p * logp
-    grad = np.multiply(plogp, g) if g != 0.0 else np.zeros_like(p)
-    grad -= q
+
+def _block(z, s, w, g, hessian, grad, hess, u, logp, p, q, t) -> None:
+    """One block of binary_grad_hess, in place; u, logp, p, q, t are scratch rows."""
+    np.multiply(z, s, out=u)
+    _log_pt_q(u, logp, p, q)
+    # q^g and a_t q^g, with u (no longer needed) as their buffer
+    if g == 0.0:
+        np.exp(q, out=q)
+        aqg = w  # None means 1
+    else:
+        if g == 1.0:
+            np.exp(q, out=q)
+            qg = q
+        elif g == 2.0:
+            np.exp(q, out=q)
+            qg = np.multiply(q, q, out=u)
+        else:
+            np.multiply(q, g, out=u)
+            qg = np.exp(u, out=u)
+            np.exp(q, out=q)
+        aqg = qg if w is None else np.multiply(qg, w, out=u)
+
+    a = np.multiply(p, logp, out=logp)  # A = p_t log p_t (<= 0)
+    ga = np.multiply(a, g, out=t)  # g A
+    # gradient: s a_t q^g (g A - q)
+    np.subtract(ga, q, out=grad)
     if aqg is not None:
         grad *= aqg
-    grad *= sign
+    grad *= s
 
-    # p_t q (cross-entropy curvature)
-    pq = np.multiply(p, q, out=u)
-    if hessian == "surrogate":
-        hess = pq if aqg is None else np.multiply(pq, aqg, out=pq)
-        return grad, np.maximum(hess, HESSIAN_EPS, out=hess)
-    # exact: a_t q^g [(2g + 1) p_t q + g p_t log p_t (q - g p_t)]
-    hess = np.multiply(pq, 2.0 * g + 1.0, out=pq)
-    if g != 0.0:
-        t = np.multiply(p, -g, out=p)
-        t += q
-        t *= plogp
-        t *= g
-        hess += t
+    if hessian == "surrogate":  # a_t q^g p_t q, floored
+        np.multiply(p, q, out=hess)
+    else:  # exact: a_t q^g [q ((2g + 1) p_t + g A) - g^2 A p_t]
+        np.multiply(p, 2.0 * g + 1.0, out=hess)
+        hess += ga
+        hess *= q
+        if g != 0.0:
+            a *= p
+            a *= g * g
+            hess -= a
     if aqg is not None:
         hess *= aqg
-    if hessian == "clip":
+    if hessian != "exact":
         np.maximum(hess, HESSIAN_EPS, out=hess)
-    return grad, hess

@@ -41,36 +41,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._binary import _CHUNK
 from ._checks import _TINY, HESSIAN_EPS
 
 
-def _softmax_parts(z: np.ndarray, y: np.ndarray):
-    """Stable softmax pieces; see the module docstring for the names."""
-    n = z.shape[0]
-    rows = np.arange(n)
+def _softmax_parts(z: np.ndarray, y: np.ndarray, rows: np.ndarray, e: np.ndarray):
+    """Fill ``e`` with exp(z - max) and return the per-row pieces (see the module docstring):
+    arg-max column, S, T, Q, -log p_k and whether k is the arg-max."""
     amax = np.argmax(z, axis=1)
     m = z[rows, amax]
-    e = np.subtract(z, m[:, None])
+    np.subtract(z, m[:, None], out=e)
     np.exp(e, out=e)  # e[rows, amax] == 1 exactly
     e[rows, amax] = 0.0
     s = e.sum(axis=1)  # S: everything but the arg-max
     e[rows, amax] = 1.0
     t = s + 1.0  # T
-    ek = e[rows, y]
     is_max = y == amax
-    qsum = np.where(is_max, s, t - ek)  # Q = sum_{j != k} e_j
-    log_t = np.log(t)
-    nlp = np.where(is_max, np.log1p(s), (m - z[rows, y]) + log_t)  # -log p_k >= 0
-    return rows, amax, e, s, t, ek, qsum, nlp, is_max
+    qsum = np.where(is_max, s, t - e[rows, y])  # Q = sum_{j != k} e_j
+    nlp = np.where(is_max, np.log1p(s), (m - z[rows, y]) + np.log(t))  # -log p_k >= 0
+    return amax, s, t, qsum, nlp, is_max
 
 
 def multiclass_loss(z: np.ndarray, y: np.ndarray, weight: np.ndarray | None, gamma: float):
-    _, _, _, _, t, _, qsum, nlp, _ = _softmax_parts(z, y)
+    n = z.shape[0]
+    _, _, t, qsum, nlp, _ = _softmax_parts(z, y, np.arange(n), np.empty_like(z))
     loss = nlp
     if gamma != 0.0:
-        loss = loss * np.power(qsum / t, gamma)
+        loss *= np.power(qsum / t, gamma)
     if weight is not None:
-        loss = loss * weight
+        loss *= weight
     return loss
 
 
@@ -81,40 +80,62 @@ def multiclass_grad_hess(
     gamma: float,
     hessian: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    g = gamma
-    rows, amax, e, s, t, ek, qsum, nlp, is_max = _softmax_parts(z, y)
+    """Exact gradient and guarded diagonal Hessian w.r.t. each logit (fresh (n, K) arrays)."""
+    n, k = z.shape
+    grad, hess = np.empty((n, k)), np.empty((n, k))
+    chunk = max(1, _CHUNK // k)  # rows per block: temporaries stay small and are reused
+    m = min(n, chunk)
+    rows, e, om = np.arange(m), np.empty((m, k)), np.empty((m, k))
+    for i in range(0, n, chunk):
+        j = min(i + chunk, n)
+        _block(
+            z[i:j],
+            y[i:j],
+            None if weight is None else weight[i:j],
+            gamma,
+            hessian,
+            grad[i:j],
+            hess[i:j],
+            rows[: j - i],
+            e[: j - i],
+            om[: j - i],
+        )
+    return grad, hess
+
+
+def _block(z, y, w, g, hessian, grad, hess, rows, e, om) -> None:
+    """One block of multiclass_grad_hess, in place; e and om are (rows, K) scratch."""
+    amax, s, t, qsum, nlp, is_max = _softmax_parts(z, y, rows, e)
     inv_t = 1.0 / t
     q = qsum * inv_t
-    pk = ek * inv_t
+    pk = e[rows, y] * inv_t
     qg = np.ones_like(q) if g == 0.0 else np.power(q, g)
-    aqg = qg if weight is None else qg * weight  # a_k q^g
+    aqg = qg if w is None else qg * w  # a_k q^g
 
     qc = np.maximum(qsum, _TINY)
     ell = np.where(is_max, np.log1p(qc), nlp)
     ell *= t
     ell /= qc  # l = -log p_k / q, = 1 where q underflows
-
     big_f = g * pk * ell
     big_f += 1.0
     big_f *= aqg  # F = a_k q^g (1 + g p_k l)
 
-    p = e * inv_t[:, None]  # softmax
-    grad = p * big_f[:, None]
+    # gradient: F p_j = e_j (F / T) for j != k, -F q for j = k
+    np.multiply(e, (big_f * inv_t)[:, None], out=grad)
     grad[rows, y] = -big_f * q
 
-    # p_j (1 - p_j) with 1 - p_j = (T - e_j) / T, and S / T in the arg-max column
-    one_minus_p = np.subtract(t[:, None], e)
-    one_minus_p[rows, amax] = s
-    one_minus_p *= inv_t[:, None]
-    ppq = np.multiply(p, one_minus_p, out=one_minus_p)
-
-    if hessian == "surrogate":
-        hess = np.multiply(ppq, aqg[:, None], out=ppq)
-        return grad, np.maximum(hess, HESSIAN_EPS, out=hess)
-
-    hess = np.multiply(ppq, big_f[:, None], out=ppq)
+    # p_j (1 - p_j) = e_j (T - e_j) / T^2, with T - e_j = S in the arg-max column
+    np.subtract(t[:, None], e, out=om)
+    om[rows, amax] = s
+    np.multiply(e, om, out=hess)
+    inv_t2 = inv_t * inv_t
+    if hessian == "surrogate":  # a_k q^g p_j (1 - p_j), floored
+        hess *= (aqg * inv_t2)[:, None]
+        np.maximum(hess, HESSIAN_EPS, out=hess)
+        return
+    hess *= (big_f * inv_t2)[:, None]  # F p_j (1 - p_j)
     if g != 0.0:
-        # D = a_k g p_k q^(g+1) B, B = 2 + log p_k + (g - 1) p_k l
+        # + D w_j^2 with D = a_k g p_k q^(g+1) B, B = 2 + log p_k + (g - 1) p_k l
         b = (g - 1.0) * pk * ell
         b += 2.0
         b -= nlp
@@ -122,11 +143,10 @@ def multiclass_grad_hess(
         d *= pk
         d *= g
         d *= b
-        w2 = np.divide(e, qc[:, None])  # r_j = e_j / Q in [0, 1] for j != k
-        w2[rows, y] = 1.0  # w_k = 1 (e_k / Q itself may be huge)
-        w2 *= w2
-        w2 *= d[:, None]
-        hess += w2
+        np.multiply(e, (1.0 / qc)[:, None], out=om)  # r_j = e_j / Q in [0, 1] for j != k
+        om[rows, y] = 1.0  # w_k = 1 (e_k / Q itself may be huge)
+        om *= om
+        om *= d[:, None]
+        hess += om
     if hessian == "clip":
         np.maximum(hess, HESSIAN_EPS, out=hess)
-    return grad, hess
