@@ -89,7 +89,7 @@ def native_softmax_hessian_factor(booster: str, n_classes: int) -> float:
     """The factor a native multiclass (softmax) objective puts on p (1 - p).
 
     LightGBM's ``multiclass`` uses K / (K - 1) * p (1 - p); XGBoost's ``multi:softprob`` uses
-    2 p (1 - p) (floored at 1e-6). A custom softmax cross-entropy reproduces the native model
+    2 p (1 - p) (floored at 1e-16). A custom softmax cross-entropy reproduces the native model
     only when its Hessian is scaled the same way, so multiply the Hessian from
     :func:`focal_grad_hess` by this factor in the adapter (it is never applied here).
     """

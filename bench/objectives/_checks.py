@@ -26,16 +26,22 @@ DEFAULT_HESSIAN_GUARD: str = "surrogate"
 """Guard used when a caller has no reason to choose; the booster benchmarks may change it."""
 
 HESSIAN_EPS: float = 1e-6
-"""Smallest Hessian the ``"clip"`` and ``"surrogate"`` guards return.
+"""Smallest Hessian the ``"clip"`` and ``"surrogate"`` guards return: a numerical floor, not a
+regulariser.
 
-Why 1e-6: it is the floor XGBoost itself applies to its native softmax Hessian
-(``max(2p(1-p), 1e-6)``), so a guarded focal Hessian is never smaller than what a native objective
-can produce. It must stay well above float32's smallest normal number (~1.2e-38) because LightGBM
-and XGBoost store Hessians in float32; a float64 floor like 1e-300 would reach them as 0. It is
-small next to the minimum leaf Hessian sums the boosters default to (LightGBM
-``min_sum_hessian_in_leaf=1e-3``, XGBoost ``min_child_weight=1``), so floored rows alone cannot
-make a split admissible. Newton leaf values are -sum(g) / (sum(h) + lambda): a leaf holding only
-floored rows gets a large step, which the L2 term ``lambda`` and the learning rate must absorb.
+Why 1e-6:
+- LightGBM and XGBoost keep per-row Hessians in float32. The floor must arrive there as a
+  positive normal number (float32's smallest is ~1.2e-38), so a row can never add 0 or a
+  negative amount to a leaf's Hessian sum. (XGBoost's own logistic/softmax floor, 1e-16 in
+  float32, serves only this purpose.)
+- It bounds the Newton step of rows with (near-)zero curvature: a leaf holding only floored rows
+  moves by about -mean(g) / 1e-6 before the L2 term lambda, instead of -mean(g) / 1e-16. With
+  "clip" such rows are the badly misclassified ones (|g| ~ a_t), so lambda and the learning rate
+  must still absorb the step; "surrogate" floors only rows whose curvature is truly tiny
+  (confidently right, or p_t < ~1e-6).
+- It stays negligible for leaf admissibility: a leaf of floored rows needs over 1,000 of them to
+  reach LightGBM's default ``min_sum_hessian_in_leaf`` (1e-3) and over 1e6 for XGBoost's default
+  ``min_child_weight`` (1).
 """
 
 _TINY = np.finfo(np.float64).tiny
