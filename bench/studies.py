@@ -7,7 +7,9 @@ trials; MLflow child runs are derived from it (``trial_record``).
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,32 @@ def open_storage(url: str) -> BaseStorage:
             ) from None
     path = Path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(UnsyncedJournalFileBackend(str(path)))
+
+
+class UnsyncedJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file without an fsync per append, appends serialised by ``flock``.
+
+    The fsync made up about a quarter of a small cell's time (570 of them for 10 cells).
+    A killed process loses nothing without it (written data is in the page cache); only an
+    OS crash could drop the journal's tail, and then the lost trials are simply run again
+    (MLflow follows the study: ``Tracker.reconcile_trials``).
+    """
+
+    def __init__(self, file_path: str):
+        super().__init__(file_path)
+        self._append_path = file_path
+        self._flock_path = file_path + ".flock"
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        with open(self._flock_path, "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                with open(self._append_path, "ab") as f:
+                    f.write(data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:

@@ -106,6 +106,12 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
+def _keep_first(parents: list) -> tuple[Any, list]:
+    """Of one cell's parent runs, the one to keep (FINISHED first, then the oldest) and the rest."""
+    ordered = sorted(parents, key=lambda r: (r.info.status != "FINISHED", r.info.start_time or 0))
+    return ordered[0], ordered[1:]
+
+
 def _params(values: Mapping[str, Any]) -> list[Param]:
     return [Param(k, str(v)[:_PARAM_MAX]) for k, v in values.items()]
 
@@ -200,15 +206,25 @@ class Tracker:
             raise BenchError(f"sweep '{sweep}': its MLflow experiment '{name}' is deleted")
         return exp.experiment_id
 
-    def cell_runs(self, experiment_id: str) -> dict[str, Any]:
-        """cell key -> the parent run to keep for it (FINISHED first)."""
+    def cell_runs(self, experiment_id: str, delete_duplicates: bool = False) -> dict[str, Any]:
+        """cell key -> the parent run to keep for it (see ``_keep_first``).
+
+        With ``delete_duplicates`` the others are deleted: a request retried after its
+        response was lost can create a second parent, and the sweep's last act removes it.
+        """
         runs = self.search(experiment_id, f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}'")
-        best: dict[str, Any] = {}
+        by_key: dict[str, list] = {}
         for run in runs:
-            key = run.data.tags.get(rs.TAG_CELL_KEY)
-            keep = best.get(key)
-            if keep is None or (run.info.status == "FINISHED" and keep.info.status != "FINISHED"):
-                best[key] = run
+            by_key.setdefault(run.data.tags.get(rs.TAG_CELL_KEY), []).append(run)
+        best: dict[str, Any] = {}
+        for key, group in by_key.items():
+            keep, extras = _keep_first(group)
+            best[key] = keep
+            if delete_duplicates:
+                for extra in extras:
+                    self._call(
+                        "deleting a duplicate run", self.client.delete_run, extra.info.run_id
+                    )
         return best
 
     # -- cell level -----------------------------------------------------------------------
@@ -219,11 +235,10 @@ class Tracker:
         is reused; stray duplicates of it are deleted."""
         runs = self.search(experiment_id, f"tags.`{rs.TAG_CELL_KEY}` = '{cell_key}'")
         parents = [r for r in runs if r.data.tags.get(rs.ROLE) == rs.ROLE_CELL]
-        parents.sort(key=lambda r: (r.info.status != "FINISHED", r.info.start_time))
-        for extra in parents[1:]:
-            self._call("deleting a duplicate run", self.client.delete_run, extra.info.run_id)
         if parents:
-            run = parents[0]
+            run, extras = _keep_first(parents)
+            for extra in extras:
+                self._call("deleting a duplicate run", self.client.delete_run, extra.info.run_id)
             if run.info.status == "FINISHED":
                 return run.info.run_id, True
             self._call("reopening a run", self.client.update_run, run.info.run_id, "RUNNING")
