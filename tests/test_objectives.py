@@ -51,7 +51,7 @@ def check_rel(value: np.ndarray, ref: np.ndarray, what: str) -> None:
 def ref_binary_loss(z, y, alpha, gamma):
     s = 2 * y - 1
     u = s * z
-    log_p = -np.log1p(np.exp(-u))  # fine in longdouble for |u| <= 30
+    log_p = -np.log1p(np.exp(-u))  # no overflow in longdouble for |u| <= 1e3
     q = 1 / (1 + np.exp(u))
     a = 1 if alpha is None else np.where(y == 1, LD(alpha), 1 - LD(alpha))
     return -a * q ** LD(gamma) * log_p

@@ -9,7 +9,7 @@ With s = 2y - 1, u = s z, p_t = sigmoid(u), q = 1 - p_t = sigmoid(-u), a_t the c
 (derivation: dp_t/du = p_t q, dq/du = -p_t q, and d/dz = s d/du with s^2 = 1.)
 
 Numerics: with e = exp(-|u|) <= 1 (never overflows),
-    log p_t = min(u, 0) - log1p(e)        (log-sigmoid: exact for every finite u)
+    log p_t = min(u, 0) - log1p(e)        (log-sigmoid, accurate for every finite u)
     log q   = log p_t - u                  (since q / p_t = exp(-u))
     p_t = exp(log p_t), q = exp(log q), q^g = exp(g log q)
 so nothing is computed as 1 - p, nothing is divided by p_t or q, and no logarithm sees 0:

@@ -96,7 +96,7 @@ def check_alpha(alpha: object, n_classes: int) -> float | tuple[float, ...] | No
 def check_margins(z: object) -> np.ndarray:
     """Raw margins as float64, shape (n,) (binary) or (n, K >= 2) (multiclass), all finite."""
     arr = np.asarray(z)
-    if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+    if arr.dtype.kind not in "fiu":  # bool, complex, strings and objects are not margins
         raise ValueError(f"z: expected real-valued margins, got dtype {arr.dtype}")
     if arr.ndim not in (1, 2):
         raise ValueError(
