@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tune every dataset x booster x strategy cell with Optuna inside nested "
         "cross-validation and log every trial to MLflow. Re-running the same sweep resumes it.",
     )
-    run.add_argument("--config", metavar="SWEEP_YAML", help="sweep.yaml with any of the settings below")
+    run.add_argument(
+        "--config", metavar="SWEEP_YAML", help="sweep.yaml with any of the settings below"
+    )
     run.add_argument("--suite", help="dataset suite from the catalogue (default: quick)")
     run.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets (instead of a suite)")
     run.add_argument(
@@ -63,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--target", metavar="METRIC", help="tuning target metric (default: average_precision)"
     )
-    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786)")
-    run.add_argument("--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers")
+    run.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786)"
+    )
+    run.add_argument(
+        "--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers"
+    )
     run.add_argument("--runs-dir", metavar="DIR", help="local state directory (default: runs)")
     _add_catalogue_arg(run)
 
@@ -80,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--sweep", help="sweep name (default: the latest sweep in the store)")
     rep.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
     rep.add_argument("--metric", help="metric to compare (default: the sweep's tuning target)")
-    rep.add_argument("--out", metavar="DIR", help="output directory (default: runs/reports/<sweep>)")
+    rep.add_argument(
+        "--out", metavar="DIR", help="output directory (default: runs/reports/<sweep>)"
+    )
 
     # --- ui --------------------------------------------------------------------------------
     ui = sub.add_parser("ui", help="the MLflow UI over the local store")

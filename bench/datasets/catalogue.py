@@ -1,0 +1,247 @@
+"""Read and check datasets.yaml, and load its datasets (once per process).
+
+Every mistake in the file becomes one BenchError naming the file, the entry and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+import bench
+from bench.datasets.dataset import Dataset, DatasetMeta
+from bench.datasets.schema import NAME_PATTERN, SOURCES, CatalogueModel, DatasetSpec
+from bench.errors import BenchError
+
+CATALOGUE_ENV = "BENCH_CATALOGUE"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # SafeLoader reports unhashable keys itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first given on line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A checked datasets.yaml: specs by name, suites by name."""
+
+    path: Path
+    datasets: dict[str, DatasetSpec]
+    suites: dict[str, list[str]]
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative file paths in entries are relative to this directory."""
+        return self.path.parent
+
+    def spec(self, name: str) -> DatasetSpec:
+        if name not in self.datasets:
+            raise BenchError(
+                f"{self.path}: unknown dataset {name!r}{_suggest(name, self.datasets)}"
+            )
+        return self.datasets[name]
+
+    def suite(self, name: str) -> list[str]:
+        if name not in self.suites:
+            known = ", ".join(self.suites) or "(none)"
+            raise BenchError(
+                f"{self.path}: unknown suite {name!r}{_suggest(name, self.suites)} (known: {known})"
+            )
+        return list(self.suites[name])
+
+    def family(self, name: str) -> str:
+        """The entry's family: its `family` key, else keel's phenotype, else its own name."""
+        spec = self.spec(name)
+        if spec.family:
+            return spec.family
+        if spec.source == "keel":
+            from bench.datasets.sources import _keel as keel
+
+            return keel.phenotype(spec) or name
+        return name
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def resolve_catalogue_path(path: str | Path | None) -> Path:
+    """The catalogue to use: the argument, else $BENCH_CATALOGUE, else ./datasets.yaml, else
+    the datasets.yaml shipped next to the bench package."""
+    if path is None:
+        path = os.environ.get(CATALOGUE_ENV) or None
+    if path is None:
+        local = Path("datasets.yaml")
+        path = (
+            local
+            if local.is_file()
+            else Path(bench.__file__).resolve().parent.parent / ("datasets.yaml")
+        )
+    return Path(path).expanduser().resolve()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"catalogue file {path} does not exist") from None
+    except OSError as err:
+        raise BenchError(f"cannot read catalogue file {path}: {err.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = err.problem or "malformed YAML"
+        context = (
+            f" ({err.context})" if err.context and "reading a mapping" not in err.context else ""
+        )
+        raise BenchError(f"{where}: {problem}{context}") from None
+    except yaml.YAMLError as err:
+        raise BenchError(f"{path}: malformed YAML: {err}") from None
+
+
+def _spec_fields(source: str) -> list[str]:
+    from bench.datasets import schema
+
+    model = {
+        "keel": schema.KeelSpec,
+        "sklearn": schema.SklearnSpec,
+        "file": schema.FileSpec,
+        "openml": schema.OpenMLSpec,
+        "zenodo": schema.ZenodoSpec,
+        "synthetic": schema.SyntheticSpec,
+    }[source]
+    return list(model.model_fields)
+
+
+def _describe_error(path: Path, raw: Any, err: dict) -> str:
+    """One pydantic error as 'FILE: dataset NAME: key KEY: problem'."""
+    loc = list(err["loc"])
+    kind = err["type"]
+    if loc[:1] == ["datasets"] and len(loc) >= 2:
+        name = loc[1]
+        head = f"{path}: dataset {name!r}"
+        rest = loc[2:]
+        entry = raw.get("datasets", {}).get(name) if isinstance(raw, dict) else None
+        if kind == "union_tag_not_found":
+            return f"{head}: missing key 'source' (one of: {', '.join(SOURCES)})"
+        if kind == "union_tag_invalid":
+            given = entry.get("source") if isinstance(entry, dict) else None
+            return (
+                f"{head}: unknown source {given!r}{_suggest(str(given), SOURCES)} "
+                f"(known: {', '.join(SOURCES)})"
+            )
+        if kind == "model_attributes_type" or (not rest and kind.endswith("_type")):
+            return f"{head}: an entry must be a mapping of keys, got {type(entry).__name__}"
+        source = rest[0] if rest and rest[0] in SOURCES else None
+        keys = [str(k) for k in (rest[1:] if source else rest)]
+        if kind == "extra_forbidden" and keys:
+            allowed = _spec_fields(source) if source else []
+            return (
+                f"{head}: unknown key {keys[0]!r}{_suggest(keys[0], allowed)} "
+                f"(allowed for source {source!r}: {', '.join(allowed)})"
+            )
+        if kind == "missing" and keys:
+            return f"{head}: missing required key {keys[0]!r}"
+        where = f": key {'.'.join(keys)!r}" if keys else ""
+        return f"{head}{where}: {err['msg']}"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown top-level key {loc[0]!r} (allowed: datasets, suites)"
+    if kind == "missing":
+        return f"{path}: missing top-level key {loc[0]!r}"
+    where = ".".join(str(p) for p in loc)
+    return f"{path}: {where}: {err['msg']}"
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read and check a catalogue (see resolve_catalogue_path for which file)."""
+    path = resolve_catalogue_path(path)
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: expected a mapping with 'datasets' and 'suites' at the top")
+    try:
+        model = CatalogueModel.model_validate(raw)
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+        lines = [_describe_error(path, raw, e) for e in errors[:5]]
+        more = f"\n(and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise BenchError("\n".join(lines) + more) from None
+    for name in model.datasets:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise BenchError(
+                f"{path}: dataset name {name!r} must start with a letter or digit and use only "
+                "letters, digits, '_', '-' and '.'"
+            )
+    for suite, names in model.suites.items():
+        seen: set[str] = set()
+        for name in names:
+            if name not in model.datasets:
+                raise BenchError(
+                    f"{path}: suite {suite!r}: unknown dataset {name!r}"
+                    f"{_suggest(name, model.datasets)}"
+                )
+            if name in seen:
+                raise BenchError(f"{path}: suite {suite!r}: dataset {name!r} listed twice")
+            seen.add(name)
+    return Catalogue(path=path, datasets=dict(model.datasets), suites=dict(model.suites))
+
+
+_SPEC_ADAPTER: TypeAdapter = TypeAdapter(DatasetSpec)
+
+
+def load_dataset(catalogue: Catalogue, name: str) -> Dataset:
+    """Load one dataset, memoised per process on (catalogue path, name, entry): a sweep loads
+    each dataset once per worker process, and an edited entry is loaded afresh."""
+    spec = catalogue.spec(name)
+    return _load_cached(str(catalogue.path), name, spec.model_dump_json(), catalogue.family(name))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_cached(path: str, name: str, spec_json: str, family: str) -> Dataset:
+    from bench.datasets.sources import load_source
+
+    spec = _SPEC_ADAPTER.validate_json(spec_json)
+    return load_source(spec, name=name, family=family, base_dir=Path(path).parent)
+
+
+def describe(
+    catalogue: Catalogue, name: str, *, build: bool = False
+) -> tuple[DatasetMeta | None, str]:
+    """(metadata, status) for listing. Synthetic sets that are not built are described from
+    their spec; OpenML/Zenodo sets that are not cached give (None, 'not cached'). Nothing is
+    downloaded or generated unless ``build``."""
+    from bench.datasets.sources import READY, availability, spec_meta
+
+    spec = catalogue.spec(name)
+    status = availability(spec)
+    if status != READY and not build:
+        return spec_meta(spec, name=name, family=catalogue.family(name)), status
+    if spec.source == "synthetic" and not build:
+        return spec_meta(spec, name=name, family=catalogue.family(name)), status
+    return load_dataset(catalogue, name).meta, READY

