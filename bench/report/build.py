@@ -1,0 +1,95 @@
+"""Tidy results table -> report files. A pure function of the table (no MLflow), so it can be
+tested on synthetic tables and run on an exported CSV/Parquet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import sections
+from .frame import prepare, resolve_metric
+from .load import SweepInfo
+from .model import Report
+from .render import write
+from .sections import Settings
+
+DEFAULT_METRIC = "average_precision"
+
+
+@dataclass
+class ReportPaths:
+    """Everything a report build wrote."""
+
+    out_dir: Path
+    html: Path
+    markdown: Path
+    csv: Path
+    parquet: Path
+    missing_csv: Path
+    figures: list[Path] = field(default_factory=list)
+    metric: str = ""
+    summary_run_id: str | None = None
+
+    def all(self) -> list[Path]:
+        return [self.html, self.markdown, self.csv, self.parquet, self.missing_csv, *self.figures]
+
+
+def choose_metric(results: pd.DataFrame, metric: str | None, info: SweepInfo | None) -> str:
+    """--metric, else the sweep's tuning target when it is an outer-test metric, else AP."""
+    if metric:
+        return resolve_metric(results, metric)
+    target = (info.config.get("target") if info else None) or DEFAULT_METRIC
+    try:
+        return resolve_metric(results, str(target))
+    except Exception:
+        return resolve_metric(results, DEFAULT_METRIC)
+
+
+def make_report(
+    results: pd.DataFrame, info: SweepInfo, metric: str, settings: Settings
+) -> tuple[Report, pd.DataFrame]:
+    """The report object and the missing-cells table, without writing anything."""
+    prep = prepare(results, metric, info.config)
+    report = Report(title=f"bench report: {info.name} ({metric.removeprefix('test_')})")
+    report.sections = [
+        sections.overview(prep, info, settings, len(results)),
+        sections.main_results(prep),
+        sections.ranks_section(prep, settings),
+        sections.focal_section(prep, settings),
+        sections.tier_section(prep, settings),
+        sections.metrics_section(prep),
+        sections.calibration_section(prep),
+        sections.cost_section(prep),
+        sections.missing_section(prep),
+        sections.reproducibility_section(results, info),
+    ]
+    return report, prep.missing
+
+
+def build_report(
+    results: pd.DataFrame,
+    info: SweepInfo | None = None,
+    *,
+    out_dir: str | Path,
+    metric: str | None = None,
+    settings: Settings | None = None,
+) -> ReportPaths:
+    """Write report.html, report.md, figures, results.csv/.parquet and missing_cells.csv."""
+    info = info or SweepInfo(name="unnamed")
+    settings = settings or Settings()
+    column = choose_metric(results, metric, info)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report, missing = make_report(results, info, column, settings)
+    html, md, pngs = write(report, out)
+    csv, parquet, missing_csv = (
+        out / "results.csv",
+        out / "results.parquet",
+        out / "missing_cells.csv",
+    )
+    results.to_csv(csv, index=False)
+    results.to_parquet(parquet, index=False)
+    missing.to_csv(missing_csv, index=False)
+    return ReportPaths(out, html, md, csv, parquet, missing_csv, pngs, metric=column)

@@ -1,0 +1,32 @@
+"""`python -m bench report`: load a sweep from MLflow, build the report, log it, print paths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .build import build_report
+from .load import load_results
+from .publish import log_summary_run
+
+
+def default_out_dir(sweep: str) -> Path:
+    return Path("runs") / "reports" / re.sub(r"[^A-Za-z0-9._-]+", "_", sweep)
+
+
+def report_command(args: Any) -> int:
+    """CLI entry: args.sweep, args.tracking_uri, args.metric, args.out (all optional)."""
+    results, info = load_results(getattr(args, "tracking_uri", None), getattr(args, "sweep", None))
+    out = Path(args.out) if getattr(args, "out", None) else default_out_dir(info.name)
+    paths = build_report(results, info, out_dir=out, metric=getattr(args, "metric", None))
+    if info.experiment_id and info.tracking_uri:
+        paths.summary_run_id = log_summary_run(
+            info.tracking_uri, info.experiment_id, info.name, out, paths.metric
+        )
+    print(f"sweep {info.name}: {len(results)} cell runs, metric {paths.metric}")
+    for p in paths.all():
+        print(f"wrote {p}")
+    if paths.summary_run_id:
+        print(f"logged to MLflow run {paths.summary_run_id} (artifacts under report/)")
+    return 0

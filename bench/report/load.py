@@ -1,0 +1,197 @@
+"""MLflow -> one tidy row per cell. Reads only parent runs (tag bench.role = cell), filtered
+server-side, because listing every trial run of a large sweep is slow."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+
+from bench import runschema as rs
+from bench.errors import BenchError
+
+DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
+VERSION_COLUMN_PREFIX = "version."
+_PAGE = 10000
+
+# tidy column <- parent-run tag; ints and floats are converted back from tag strings.
+TAG_COLUMNS: dict[str, tuple[str, type]] = {
+    "dataset": (rs.TAG_DATASET, str),
+    "booster": (rs.TAG_BOOSTER, str),
+    "strategy": (rs.TAG_STRATEGY, str),
+    "repeat": (rs.TAG_REPEAT, int),
+    "fold": (rs.TAG_FOLD, int),
+    "cell_key": (rs.TAG_CELL_KEY, str),
+    "n_rows": (rs.TAG_N_ROWS, int),
+    "n_features": (rs.TAG_N_FEATURES, int),
+    "n_classes": (rs.TAG_N_CLASSES, int),
+    "minority_count": (rs.TAG_MINORITY, int),
+    "imbalance_ratio": (rs.TAG_IMBALANCE_RATIO, float),
+    "tier": (rs.TAG_TIER, str),
+    "family": (rs.TAG_FAMILY, str),
+    "source": (rs.TAG_SOURCE, str),
+    "git_commit": (rs.TAG_GIT_COMMIT, str),
+    "host": (rs.TAG_HOST, str),
+    "study": (rs.TAG_STUDY, str),
+}
+REQUIRED_TAGS = ("dataset", "booster", "strategy", "repeat", "fold")
+
+
+@dataclass
+class SweepInfo:
+    """What the report states about a sweep besides its results."""
+
+    name: str
+    experiment_id: str | None = None
+    experiment_name: str | None = None
+    tracking_uri: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    config_hash: str | None = None
+    command: str | None = None
+    created: str | None = None
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local store, which must exist
+    (MLflow would silently create an empty database)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise BenchError(
+                f"no MLflow store at {path} (tracking URI {uri}): no sweep has been run yet; "
+                "run `python -m bench run` first or pass --tracking-uri"
+            )
+    return uri
+
+
+def _sweep_experiments(client: MlflowClient) -> list[Any]:
+    found, token = [], None
+    while True:
+        page = client.search_experiments(
+            view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
+        )
+        found += [e for e in page if rs.EXP_SWEEP in e.tags]
+        token = page.token
+        if not token:
+            return found
+
+
+def _created(exp: Any) -> tuple[str, int]:
+    return exp.tags.get(rs.EXP_CREATED, ""), exp.creation_time or 0
+
+
+def list_sweeps(tracking_uri: str) -> list[str]:
+    """Sweep names in the store, oldest first."""
+    exps = sorted(_sweep_experiments(MlflowClient(tracking_uri)), key=_created)
+    return list(dict.fromkeys(e.tags[rs.EXP_SWEEP] for e in exps))
+
+
+def find_sweep(client: MlflowClient, tracking_uri: str, sweep: str | None) -> list[Any]:
+    """The experiment(s) of a sweep, newest first; the latest sweep when ``sweep`` is None."""
+    exps = sorted(_sweep_experiments(client), key=_created, reverse=True)
+    if not exps:
+        raise BenchError(
+            f"no sweep found in MLflow store {tracking_uri} (no experiment tagged {rs.EXP_SWEEP})"
+        )
+    name = sweep or exps[0].tags[rs.EXP_SWEEP]
+    chosen = [e for e in exps if e.tags[rs.EXP_SWEEP] == name]
+    if not chosen:
+        names = ", ".join(dict.fromkeys(e.tags[rs.EXP_SWEEP] for e in exps))
+        raise BenchError(f"--sweep {sweep!r} not found in {tracking_uri}; sweeps found: {names}")
+    return chosen
+
+
+def _info(exp: Any, tracking_uri: str) -> SweepInfo:
+    raw = exp.tags.get(rs.EXP_CONFIG)
+    try:
+        config = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        config = {"unparsed": raw}
+    return SweepInfo(
+        name=exp.tags[rs.EXP_SWEEP],
+        experiment_id=exp.experiment_id,
+        experiment_name=exp.name,
+        tracking_uri=tracking_uri,
+        config=config if isinstance(config, dict) else {"config": config},
+        config_hash=exp.tags.get(rs.EXP_CONFIG_HASH),
+        command=exp.tags.get(rs.EXP_COMMAND),
+        created=exp.tags.get(rs.EXP_CREATED),
+    )
+
+
+def _convert(value: str | None, kind: type) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return kind(float(value)) if kind is int else kind(value)
+    except ValueError:
+        return None
+
+
+def _row(run: Any) -> dict[str, Any]:
+    tags, info = run.data.tags, run.info
+    row: dict[str, Any] = {
+        col: _convert(tags.get(tag), kind) for col, (tag, kind) in TAG_COLUMNS.items()
+    }
+    row.update(
+        run_id=info.run_id, status=info.status, start_time=info.start_time, end_time=info.end_time
+    )
+    for tag, value in tags.items():
+        if tag.startswith(rs.TAG_VERSION_PREFIX):
+            row[VERSION_COLUMN_PREFIX + tag.removeprefix(rs.TAG_VERSION_PREFIX)] = value
+    row.update(run.data.metrics)
+    return row
+
+
+def _search_cells(client: MlflowClient, experiment_ids: list[str]) -> list[dict[str, Any]]:
+    rows, token = [], None
+    query = f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}'"
+    while True:
+        page = client.search_runs(
+            experiment_ids, query, ViewType.ACTIVE_ONLY, _PAGE, page_token=token
+        )
+        rows += [_row(r) for r in page]
+        token = page.token
+        if not token:
+            return rows
+
+
+def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """Keep one run per cell: the latest FINISHED one, else the latest attempt."""
+    if df.empty:
+        return df
+    df = df.sort_values(
+        ["status", "start_time"], key=lambda s: (s == "FINISHED") if s.name == "status" else s
+    )
+    return df.drop_duplicates(list(REQUIRED_TAGS), keep="last").reset_index(drop=True)
+
+
+def load_results(tracking_uri: str | None, sweep: str | None) -> tuple[pd.DataFrame, SweepInfo]:
+    """One tidy row per cell of a sweep (every metric, the tags, status), and the sweep's info.
+
+    Rows of any status are returned (``status`` column); only FINISHED ones are results.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(uri)
+    exps = find_sweep(client, uri, sweep)
+    info = _info(exps[0], uri)
+    rows = _search_cells(client, [e.experiment_id for e in exps])
+    if not rows:
+        raise BenchError(f"sweep {info.name!r} in {uri} has no cell runs yet")
+    df = pd.DataFrame(rows)
+    bad = df[list(REQUIRED_TAGS)].isna().any(axis=1)
+    if bad.any():
+        ids = ", ".join(df.loc[bad, "run_id"].head(5))
+        raise BenchError(f"sweep {info.name!r}: cell runs lack tags {REQUIRED_TAGS} (runs {ids})")
+    df = _one_per_cell(df)
+    for col in ("repeat", "fold"):
+        df[col] = df[col].astype(int)
+    key_cols = ["dataset", "booster", "strategy", "repeat", "fold"]
+    return df.sort_values(key_cols).reset_index(drop=True), info
