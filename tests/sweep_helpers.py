@@ -12,6 +12,14 @@ from mlflow.tracking import MlflowClient
 from bench import runschema as rs
 
 REPO = Path(__file__).resolve().parent.parent
+TRIALS = 2  # of the shared smoke sweep (tests/conftest.py)
+FOLDS = 2
+
+
+def smoke_datasets() -> list[str]:
+    from bench.datasets import load_catalogue
+
+    return load_catalogue(REPO / "datasets.yaml").suite("smoke")
 
 
 def sweep_args(runs_dir: Path, *extra: str) -> list[str]:

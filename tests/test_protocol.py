@@ -11,8 +11,7 @@ import bench.protocol as protocol
 from bench import runschema as rs
 from bench.cli import main
 from bench.config import build_config
-from tests.sweep_helpers import REPO, all_runs, children, parents
-from tests.test_sweep import smoke_datasets
+from tests.sweep_helpers import REPO, all_runs, children, parents, smoke_datasets
 
 
 def _config(tmp_path, **overrides):

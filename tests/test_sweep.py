@@ -9,32 +9,20 @@ import sys
 import time
 from collections import Counter
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
-from bench.datasets import load_catalogue
-from tests.sweep_helpers import REPO, all_runs, children, parents, run_cli, sweep_args
-
-TRIALS = 2
-FOLDS = 2
-
-
-def smoke_datasets() -> list[str]:
-    return load_catalogue(REPO / "datasets.yaml").suite("smoke")
-
-
-@pytest.fixture(scope="module")
-def smoke_sweep(tmp_path_factory):
-    """One full smoke sweep (every booster and strategy), run twice with the same command."""
-    runs_dir = tmp_path_factory.mktemp("smoke")
-    args = sweep_args(runs_dir, "--suite", "smoke", "--trials", str(TRIALS), "--folds", str(FOLDS))
-    first = run_cli(args)
-    assert first.returncode == 0, first.stderr[-3000:]
-    uri = f"sqlite:///{runs_dir / 'mlflow.db'}"
-    runs_after_first = all_runs(uri)
-    second = run_cli(args)
-    return {"uri": uri, "first": first, "second": second, "runs": runs_after_first}
+from tests.sweep_helpers import (
+    FOLDS,
+    REPO,
+    TRIALS,
+    all_runs,
+    children,
+    parents,
+    run_cli,
+    smoke_datasets,
+    sweep_args,
+)
 
 
 def test_smoke_sweep_logs_exactly_one_parent_per_cell_and_one_child_per_trial(smoke_sweep):
