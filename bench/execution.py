@@ -50,7 +50,7 @@ def _unknown(kind: str, names: list[str], known: list[str]) -> None:
 
 def plan_sweep(cfg: SweepConfig) -> SweepPlan:
     """Resolve names and check every dataset can be split as asked, before any work starts."""
-    from bench.datasets import load_catalogue
+    from bench.datasets import describe, load_catalogue
 
     catalogue = load_catalogue(cfg.catalogue)
     if cfg.datasets:
@@ -61,7 +61,8 @@ def plan_sweep(cfg: SweepConfig) -> SweepPlan:
         datasets = catalogue.suite(cfg.suite or "quick")
     catalogue_path = str(Path(catalogue.path).resolve())
     for name in datasets:
-        meta = get_dataset(catalogue_path, name).meta
+        # Synthetic sets are described from their spec: the planner never builds 10M rows.
+        meta = describe(catalogue, name)[0] or get_dataset(catalogue_path, name).meta
         if meta.minority_count < cfg.folds:
             raise BenchError(
                 f"dataset '{name}': its smallest class has {meta.minority_count} rows, fewer than "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,11 +93,12 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
     )  # fmt: skip
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
     )
@@ -113,10 +115,14 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
             done = [r for r in parents(runs) if r.info.status == "FINISHED"]
             if done and len(children(runs)) > len(done) * 3:
                 break
-        assert proc.poll() is None, "the sweep ended before it could be killed"
+        assert proc.poll() is None, (
+            "ended before the kill:\n" + (tmp_path / "first.log").read_text()[-3000:]
+        )
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        log.close()
     interrupted = parents(all_runs(uri))
     assert any(r.info.status != "FINISHED" for r in interrupted)
 
