@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bench import runschema as rs
+from bench.config import STRATEGIES
 
 
 def _clock(seconds: float) -> str:
@@ -136,9 +137,10 @@ def summary_frame(tracker, experiment_id: str, target: str) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    return frame.pivot_table(
+    table = frame.pivot_table(
         index=["dataset", "booster"], columns="strategy", values="score", aggfunc="mean"
     )
+    return table[[s for s in STRATEGIES if s in table.columns]]
 
 
 def print_summary(tracker, experiment_id: str, target: str, console: Console) -> None:
