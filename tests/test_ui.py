@@ -210,7 +210,7 @@ def test_basic_auth_requires_a_login(store: tuple[Path, str], tmp_path: Path) ->
         assert requests.get(search, timeout=10).status_code == 401
         assert requests.get(search, auth=("admin", "wrong"), timeout=10).status_code == 401
         ok = requests.get(search, auth=("admin", password), timeout=10)
-        assert ok.status_code == 200 and "smoke_a" in ok.text
+        assert ok.status_code == 200 and "bench/smoke-" in ok.text
         assert (runs_dir / "basic_auth.db").is_file()  # next to the store, not in the cwd
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) == 0, log.read_text()
