@@ -1,0 +1,233 @@
+"""CatBoost adapter: native Logloss / MultiClass, native binary Focal, or focal as a Python objective.
+
+Facts this relies on (catboost 1.2.10, re-checked):
+- Python objectives get margins with the Pool ``baseline`` included and return derivatives of
+  the log-likelihood: calc_ders_range -> (n, 2) array of (-grad, -hess), called in blocks;
+  calc_ders_multi is called once per row (per round), hence ~100x slower than native.
+- A Python objective matches the native loss only with the same leaf estimation and an explicit
+  learning rate (CatBoost picks an automatic one for native losses, 0.03 for custom ones), so
+  every strategy here uses Newton, one leaf-estimation iteration, no backtracking.
+- A Python objective needs an eval_metric; CatBoost evaluates eval_metric on the learn set too.
+- Categorical features must be strings or ints: NaN in them is rejected, so it becomes a sentinel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import catboost as cb
+import numpy as np
+import pandas as pd
+
+from bench import objectives
+from bench.boosters import _common
+from bench.boosters.base import BoosterAdapter, FittedBooster, LossSpec, StoppingRule
+
+NAN_CATEGORY = "__nan__"
+_DEFAULTS: dict[str, Any] = {"learning_rate": 0.1, "depth": 6}
+
+
+class CatBoostAdapter(BoosterAdapter):
+    """Train ce / weighted / focal with CatBoost (binary and multiclass)."""
+
+    name: ClassVar[str] = "catboost"
+
+    def suggest_params(self, trial: Any) -> dict[str, Any]:
+        """Learning rate, depth, L2, row (Bernoulli) and column (rsm) subsampling, split noise.
+
+        CatBoost has no L1 penalty and its symmetric trees ignore min_data_in_leaf, so those are
+        not tuned; random_strength (split-score noise) is CatBoost's own regulariser instead.
+        """
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "depth": trial.suggest_int("depth", 2, 8),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 1e-3, 30.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "rsm": trial.suggest_float("rsm", 0.5, 1.0),
+            "random_strength": trial.suggest_float("random_strength", 1e-3, 10.0, log=True),
+        }
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        n_classes: int,
+        params: dict[str, Any],
+        loss: LossSpec,
+        rounds: int,
+        valid: tuple[pd.DataFrame, np.ndarray] | None = None,
+        stopping: StoppingRule | None = None,
+        seed: int = 0,
+        n_threads: int = 1,
+    ) -> FittedBooster:
+        """Train; early-stop on ``stopping.metric`` of validation probabilities if given."""
+        y = _common.check_fit_inputs(X, y, n_classes, loss, rounds, valid, stopping)
+        loss_function = _loss_function(loss, n_classes)  # first: rejects bad native Focal
+        start = _common.start_margin(y, n_classes, loss)
+        cat_cols = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        native_metric = "Logloss" if n_classes == 2 else "MultiClass"
+        fixed: dict[str, Any] = {
+            "loss_function": loss_function,
+            "iterations": rounds,
+            "random_seed": seed,
+            "thread_count": n_threads,
+            "logging_level": "Silent",
+            "allow_writing_files": False,
+            "boost_from_average": False,
+            "leaf_estimation_method": "Newton",
+            "leaf_estimation_iterations": 1,
+            "leaf_estimation_backtracking": "No",
+            "eval_metric": native_metric,
+            # Row subsampling means the same for every loss and class count: CatBoost's default
+            # bootstrap is Bayesian for MultiClass, which rejects `subsample`.
+            "bootstrap_type": "Bernoulli",
+        }
+        if n_classes > 2 and loss.strategy == "focal":
+            fixed["classes_count"] = n_classes
+        eval_set = None
+        if valid is not None and stopping is not None:
+            Xv, yv = valid
+            yv = np.asarray(yv, dtype=np.int64)
+            fixed["eval_metric"] = _StoppingMetric(stopping, n_classes)
+            fixed["use_best_model"] = True
+            fixed["od_type"] = "Iter"
+            fixed["od_wait"] = stopping.patience
+            eval_set = _pool(Xv, yv, cat_cols, _common.start_rows(start, len(Xv), n_classes))
+        merged = _common.merge_params(_DEFAULTS, params, fixed, self.name)
+        train = _pool(
+            X,
+            y,
+            cat_cols,
+            _common.start_rows(start, len(X), n_classes),
+            _common.sample_weights(y, loss),
+        )
+        model = cb.CatBoost(merged)
+        with warnings.catch_warnings():
+            # "Failed to import numba for optimizing custom metrics and objectives": harmless.
+            warnings.filterwarnings("ignore", message=".*numba.*")
+            model.fit(train, eval_set=eval_set)
+        used = model.tree_count_
+
+        def raw_margin(Xp: pd.DataFrame) -> np.ndarray:
+            return model.predict(_pool(Xp, None, cat_cols), prediction_type="RawFormulaVal")
+
+        return _common.MarginModel(raw_margin, start, n_classes, used, model)
+
+
+def _loss_function(loss: LossSpec, n_classes: int) -> Any:
+    if loss.strategy != "focal":
+        return "Logloss" if n_classes == 2 else "MultiClass"
+    if loss.implementation == "native":
+        alpha = loss.alpha
+        if n_classes != 2:
+            raise ValueError("CatBoost native Focal is binary only; use implementation='python'")
+        if alpha is None or not 0.0 < float(alpha) < 1.0 or not loss.gamma > 0.0:
+            raise ValueError(
+                "CatBoost native Focal needs 0 < alpha < 1 and gamma > 0, got "
+                f"alpha={alpha!r}, gamma={loss.gamma!r}"
+            )
+        return f"Focal:focal_alpha={float(alpha)!r};focal_gamma={float(loss.gamma)!r}"
+    if n_classes == 2:
+        return _BinaryFocal(loss)
+    return _MultiFocal(loss)
+
+
+class _BinaryFocal:
+    """Vectorised CatBoost objective: blocks of rows in, (n, 2) log-likelihood derivatives out.
+
+    CatBoost calls this ~2 x n / 400 times a round (two passes over blocks of ~400-1000 rows),
+    so per-call overhead matters: labels are validated once per block and cached. The target
+    blocks are views into CatBoost's own label buffer at fixed addresses, which is the cache key;
+    the cached copy is compared on every hit, so a reused address can never serve wrong labels.
+    """
+
+    def __init__(self, loss: LossSpec) -> None:
+        self._loss = loss
+        self._labels: dict[tuple[int, int], tuple[np.ndarray, Any]] = {}
+
+    def _prepared(self, targets: Any) -> Any:
+        t = np.asarray(targets)
+        key = (t.__array_interface__["data"][0], t.shape[0])
+        hit = self._labels.get(key)
+        if hit is not None and np.array_equal(hit[0], t):
+            return hit[1]
+        prepared = objectives.prepare_labels(t, 2)  # float labels: whole numbers are accepted
+        self._labels[key] = (t.copy(), prepared)
+        return prepared
+
+    def calc_ders_range(self, approxes: Any, targets: Any, weights: Any) -> np.ndarray:
+        g, h = objectives.focal_grad_hess(
+            np.asarray(approxes, dtype=np.float64),
+            self._prepared(targets),
+            alpha=self._loss.alpha,
+            gamma=self._loss.gamma,
+            hessian=self._loss.hessian,
+        )
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            g, h = g * w, h * w
+        out = np.empty((g.shape[0], 2))
+        np.negative(g, out=out[:, 0])
+        np.negative(h, out=out[:, 1])
+        return out
+
+
+class _MultiFocal:
+    """Per-row CatBoost multiclass objective (CatBoost's only Python multiclass interface).
+
+    Returns (-grad, -diag hess) for one row. Costs ~100x native MultiClass: use small data.
+    """
+
+    def __init__(self, loss: LossSpec) -> None:
+        self._loss = loss
+
+    def calc_ders_multi(self, approx: Any, target: float, weight: float) -> tuple[list, list]:
+        z = np.asarray(approx, dtype=np.float64)[None, :]
+        g, h = objectives.focal_grad_hess(
+            z,
+            np.array([int(target)]),
+            alpha=self._loss.alpha,
+            gamma=self._loss.gamma,
+            hessian=self._loss.hessian,
+        )
+        w = 1.0 if weight is None else float(weight)
+        return (-w * g[0]).tolist(), np.diag(-w * h[0]).tolist()
+
+
+class _StoppingMetric:
+    """CatBoost eval_metric scoring probabilities (baseline included) with a StoppingRule."""
+
+    def __init__(self, stopping: StoppingRule, n_classes: int) -> None:
+        self._stopping = stopping
+        self._n_classes = n_classes
+
+    def is_max_optimal(self) -> bool:
+        return True
+
+    def evaluate(self, approxes: Any, target: Any, weight: Any) -> tuple[float, float]:
+        margin = np.column_stack([np.asarray(a, dtype=np.float64) for a in approxes])
+        if self._n_classes == 2:
+            margin = margin[:, 0]
+        proba = _common.margin_to_proba(margin, self._n_classes)
+        y = np.asarray(target).astype(np.int64)
+        return float(self._stopping.metric(y, proba)), 1.0
+
+    def get_final_error(self, error: float, weight: float) -> float:
+        return error
+
+
+def _pool(
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    cat_cols: list[str],
+    baseline: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+) -> cb.Pool:
+    if cat_cols:
+        X = X.copy()
+        for c in cat_cols:
+            s = X[c].astype(object)
+            X[c] = np.where(s.isna().to_numpy(), NAN_CATEGORY, s.to_numpy().astype(str))
+    return cb.Pool(X, label=y, cat_features=cat_cols or None, baseline=baseline, weight=weight)
