@@ -33,7 +33,7 @@ from bench.claims import claim
 from bench.config import InnerConfig, SweepConfig
 from bench.datasets import Dataset, load_catalogue, load_dataset
 from bench.metrics import LOWER_IS_BETTER, choose_threshold, metric_bundle, score_function
-from bench.tracking import Tracker, environment_tags
+from bench.tracking import Tracker, TrackingError, environment_tags
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _cell_tags(cell: Cell, ds: Dataset, sweep: str, study_name: str) -> dict[str
 
 
 class CellFailed(Exception):
-    pass
+    """Too many trials of a cell raised; the cell is marked failed, the sweep goes on."""
 
 
 def run_cell(
@@ -222,60 +222,106 @@ def run_cell(
     with claim(ctx.storage_url, cell.key) as mine:
         if not mine:
             return CellResult(cell.key, cell.run_name, "busy")
-        return _run_claimed_cell(cell, ctx, tracker, on_trial)
+        return _CellRun(cell, ctx, tracker, on_trial).run()
 
 
-def _run_claimed_cell(
-    cell: Cell,
-    ctx: CellContext,
-    tracker: Tracker,
-    on_trial: Callable[[Cell, int], None] | None,
-) -> CellResult:
-    wall0 = time.perf_counter()
-    cfg = ctx.config
-    ds = get_dataset(ctx.catalogue_path, cell.dataset)
-    study_name = f"{ctx.sweep}/{cell.key}"
-    parent_id, finished = tracker.start_cell(
-        ctx.experiment_id, cell.key, cell.run_name, _cell_tags(cell, ds, ctx.sweep, study_name)
-    )
-    if finished:
-        return CellResult(cell.key, cell.run_name, "skipped")
+@dataclass
+class _Scored:
+    """What the refit model achieved on the outer-test part."""
 
-    k = ds.meta.n_classes
-    train_idx, test_idx = outer_split(
-        ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold
-    )
-    X_train, y_train = ds.X.iloc[train_idx], ds.y[train_idx]
-    fold_seed = _seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
-    splits = inner_splits(y_train, cfg.inner, fold_seed)
-    adapter = get_adapter(cell.booster)
-    stopping = StoppingRule(score_function(cfg.target), cfg.target, cfg.early_stopping_rounds)
-    booster_seed = fold_seed % (2**31 - 1)
-    # Same sampler seed for every strategy of a (dataset, booster, fold): the booster params
-    # drawn in the random start-up phase are then common to all strategies.
-    study = studies.open_study(
-        studies.open_storage(ctx.storage_url),
-        study_name,
-        cfg.sampler,
-        _seed(cfg.seed, cell.dataset, cell.booster, cell.repeat, cell.fold),
-    )
-    studies.reap_stale(study)
-    records = [studies.trial_record(t, cell.run_name) for t in studies.logged_trials(study)]
-    tracker.reconcile_trials(ctx.experiment_id, parent_id, records)
+    scores: dict[str, float]
+    threshold: float
+    rounds: int
+    refit_time: float
+    test_rows: np.ndarray
+    y_test: np.ndarray
+    proba: np.ndarray
 
-    def evaluate(booster_params, strategy_params) -> InnerOutcome:
+
+class _CellRun:
+    """One attempt at a claimed cell: tune, refit, score, log."""
+
+    def __init__(self, cell: Cell, ctx: CellContext, tracker: Tracker, on_trial) -> None:
+        self.cell, self.ctx, self.cfg, self.tracker = cell, ctx, ctx.config, tracker
+        self.on_trial = on_trial
+        self.cache: dict[int, InnerOutcome] = {}
+        self.trials_run = 0
+
+    def run(self) -> CellResult:
+        cell, cfg, wall0 = self.cell, self.cfg, time.perf_counter()
+        self.ds = get_dataset(self.ctx.catalogue_path, cell.dataset)
+        study_name = f"{self.ctx.sweep}/{cell.key}"
+        tags = _cell_tags(cell, self.ds, self.ctx.sweep, study_name)
+        self.parent_id, finished = self.tracker.start_cell(
+            self.ctx.experiment_id, cell.key, cell.run_name, tags
+        )
+        if finished:
+            return CellResult(cell.key, cell.run_name, "skipped")
+
+        self.k = self.ds.meta.n_classes
+        self.train_idx, self.test_idx = outer_split(
+            self.ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold
+        )
+        self.X_train, self.y_train = self.ds.X.iloc[self.train_idx], self.ds.y[self.train_idx]
+        fold_seed = _seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
+        self.splits = inner_splits(self.y_train, cfg.inner, fold_seed)
+        self.adapter = get_adapter(cell.booster)
+        self.stopping = StoppingRule(
+            score_function(cfg.target), cfg.target, cfg.early_stopping_rounds
+        )
+        self.booster_seed = fold_seed % (2**31 - 1)
+        # Same sampler seed for every strategy of a (dataset, booster, fold): the booster
+        # params drawn in the random start-up phase are then common to all strategies.
+        self.study = studies.open_study(
+            studies.open_storage(self.ctx.storage_url),
+            study_name,
+            cfg.sampler,
+            _seed(cfg.seed, cell.dataset, cell.booster, cell.repeat, cell.fold),
+        )
+        studies.reap_stale(self.study)
+        records = [
+            studies.trial_record(t, cell.run_name) for t in studies.logged_trials(self.study)
+        ]
+        self.tracker.reconcile_trials(self.ctx.experiment_id, self.parent_id, records)
+
+        try:
+            self._tune()
+            scored = self._refit_and_score()
+        except TrackingError:
+            raise  # the store itself is failing: stop the sweep, do not blame the cell
+        except Exception as err:
+            message = _short_error(err)
+            self.tracker.fail_cell(self.parent_id, message)
+            if not isinstance(err, CellFailed):
+                message += "\n" + traceback.format_exc(limit=6)
+            return CellResult(
+                cell.key, cell.run_name, "failed", error=message, trials_run=self.trials_run
+            )
+        fit_time = self._log(scored, wall0)
+        return CellResult(
+            cell.key,
+            cell.run_name,
+            "done",
+            score=scored.scores[cfg.target],
+            trials_run=self.trials_run,
+            fit_time=fit_time,
+            wall_time=time.perf_counter() - wall0,
+        )
+
+    def _evaluate(self, booster_params, strategy_params) -> InnerOutcome:
         return evaluate_inner(
-            adapter, X_train, y_train, splits, booster_params, cell.strategy, strategy_params,
-            k, cfg, stopping, booster_seed, ctx.threads,
+            self.adapter, self.X_train, self.y_train, self.splits, booster_params,
+            self.cell.strategy, strategy_params, self.k, self.cfg, self.stopping,
+            self.booster_seed, self.ctx.threads,
         )  # fmt: skip
 
-    cache: dict[int, InnerOutcome] = {}
-    trials_run = 0
-    try:
+    def _tune(self) -> None:
+        """Ask/tell until the study holds exactly ``trials`` COMPLETE trials."""
+        cfg, study = self.cfg, self.study
         while True:
             complete, failed = studies.counts(study)
             if complete >= cfg.trials:
-                break
+                return
             if failed > cfg.max_failed_trials:
                 raise CellFailed(
                     f"{failed} trials failed (max_failed_trials={cfg.max_failed_trials}); "
@@ -283,9 +329,9 @@ def _run_claimed_cell(
                 )
             trial = study.ask()
             try:
-                booster_params = adapter.suggest_params(trial)
-                strategy_params = strategies.suggest(trial, cell.strategy, k, cfg.focal)
-                outcome = evaluate(booster_params, strategy_params)
+                booster_params = self.adapter.suggest_params(trial)
+                strategy_params = strategies.suggest(trial, self.cell.strategy, self.k, cfg.focal)
+                outcome = self._evaluate(booster_params, strategy_params)
                 if not np.isfinite(outcome.score):
                     raise FloatingPointError(f"inner score is {outcome.score}")
             except Exception as err:
@@ -296,74 +342,78 @@ def _run_claimed_cell(
                 trial.set_user_attr("best_iteration", outcome.best_iteration)
                 trial.set_user_attr("fit_time_s", outcome.fit_time)
                 frozen = study.tell(trial, outcome.score)
-                cache[trial.number] = outcome
-            trials_run += 1
-            tracker.log_trial(
-                ctx.experiment_id, parent_id, studies.trial_record(frozen, cell.run_name)
+                self.cache[trial.number] = outcome
+            self.trials_run += 1
+            self.tracker.log_trial(
+                self.ctx.experiment_id,
+                self.parent_id,
+                studies.trial_record(frozen, self.cell.run_name),
             )
-            if on_trial is not None:
-                on_trial(cell, trials_run)
+            if self.on_trial is not None:
+                self.on_trial(self.cell, self.trials_run)
 
-        best = study.best_trial
+    def _refit_and_score(self) -> _Scored:
+        """Threshold from the best trial's inner predictions, refit, one outer-test scoring."""
+        cfg, best = self.cfg, self.study.best_trial
         fixed = FixedTrial(best.params)
-        booster_params = adapter.suggest_params(fixed)
-        strategy_params = strategies.suggest(fixed, cell.strategy, k, cfg.focal)
-        inner = cache.get(best.number) or evaluate(booster_params, strategy_params)
+        booster_params = self.adapter.suggest_params(fixed)
+        strategy_params = strategies.suggest(fixed, self.cell.strategy, self.k, cfg.focal)
+        inner = self.cache.get(best.number) or self._evaluate(booster_params, strategy_params)
         threshold = choose_threshold(
-            y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
+            self.y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
         )
-
         t0 = time.perf_counter()
-        loss = strategies.loss_spec(cell.strategy, strategy_params, y_train, k, cfg.focal)
-        model = adapter.fit(
-            X_train,
-            y_train,
-            n_classes=k,
+        loss = strategies.loss_spec(
+            self.cell.strategy, strategy_params, self.y_train, self.k, cfg.focal
+        )
+        model = self.adapter.fit(
+            self.X_train,
+            self.y_train,
+            n_classes=self.k,
             params=booster_params,
             loss=loss,
             rounds=inner.best_iteration,
-            seed=booster_seed,
-            n_threads=ctx.threads,
+            seed=self.booster_seed,
+            n_threads=self.ctx.threads,
         )
-        X_test, y_test = ds.X.iloc[test_idx], ds.y[test_idx]
-        proba = model.predict_proba(X_test)
+        proba = model.predict_proba(self.ds.X.iloc[self.test_idx])
         refit_time = time.perf_counter() - t0
-    except Exception as err:
-        message = _short_error(err)
-        tracker.fail_cell(parent_id, message)
-        if not isinstance(err, CellFailed):
-            message += "\n" + traceback.format_exc(limit=6)
-        return CellResult(cell.key, cell.run_name, "failed", error=message, trials_run=trials_run)
+        y_test = self.ds.y[self.test_idx]
+        return _Scored(
+            scores=metric_bundle(y_test, proba, threshold),
+            threshold=threshold,
+            rounds=inner.best_iteration,
+            refit_time=refit_time,
+            test_rows=self.test_idx,
+            y_test=y_test,
+            proba=proba,
+        )
 
-    scores = metric_bundle(y_test, proba, threshold)
-    tune_fit_time = sum(
-        float(t.user_attrs.get("fit_time_s", 0.0))
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    )
-    metrics = {rs.TEST_PREFIX + name: value for name, value in scores.items()}
-    metrics.update(
-        {
-            rs.M_THRESHOLD: threshold,
-            rs.M_BEST_ITERATION: inner.best_iteration,
-            rs.M_INNER_SCORE: _natural(best.value, cfg.target),
-            rs.M_FIT_TIME: tune_fit_time + refit_time,
-            rs.M_REFIT_TIME: refit_time,
-            rs.M_TUNE_TIME: tune_fit_time,
-            rs.M_N_TRIALS: studies.counts(study)[0],
-            rs.M_WALL_TIME: time.perf_counter() - wall0,
-        }
-    )
-    params = {**best.params, "refit_rounds": inner.best_iteration, "best_trial": best.number}
-    tracker.finish_cell(parent_id, params, metrics, {}, _predictions_csv(test_idx, y_test, proba))
-    return CellResult(
-        cell.key,
-        cell.run_name,
-        "done",
-        score=scores[cfg.target],
-        trials_run=trials_run,
-        fit_time=tune_fit_time + refit_time,
-        wall_time=time.perf_counter() - wall0,
-    )
+    def _log(self, scored: _Scored, wall0: float) -> float:
+        """Finish the parent run; returns the cell's booster fit+predict seconds."""
+        best = self.study.best_trial
+        tune_time = sum(
+            float(t.user_attrs.get("fit_time_s", 0.0))
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        )
+        fit_time = tune_time + scored.refit_time
+        metrics = {rs.TEST_PREFIX + name: value for name, value in scored.scores.items()}
+        metrics.update(
+            {
+                rs.M_THRESHOLD: scored.threshold,
+                rs.M_BEST_ITERATION: scored.rounds,
+                rs.M_INNER_SCORE: _natural(best.value, self.cfg.target),
+                rs.M_FIT_TIME: fit_time,
+                rs.M_REFIT_TIME: scored.refit_time,
+                rs.M_TUNE_TIME: tune_time,
+                rs.M_N_TRIALS: studies.counts(self.study)[0],
+                rs.M_WALL_TIME: time.perf_counter() - wall0,
+            }
+        )
+        params = {**best.params, "refit_rounds": scored.rounds, "best_trial": best.number}
+        predictions = _predictions_csv(scored.test_rows, scored.y_test, scored.proba)
+        self.tracker.finish_cell(self.parent_id, params, metrics, {}, predictions)
+        return fit_time
 
 
 def _predictions_csv(rows: np.ndarray, y: np.ndarray, proba: np.ndarray) -> str:
