@@ -33,10 +33,13 @@ from bench.errors import BenchError
 # MLflow's own HTTP retries (connection errors and 5xx, exponential backoff) with a window
 # of about 30 s instead of its default of about 4 minutes: a restarting server is waited
 # for, a dead one stops the sweep promptly. Users can still set these variables.
+# MLflow also prints "View run ... at: <tracking URI>" for every finished run over HTTP,
+# user:password included: never print it.
 for _var, _value in (
     ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5"),
     ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
+    ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
 ):
     os.environ.setdefault(_var, _value)
 
