@@ -24,7 +24,6 @@ from bench.errors import BenchError
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ERROR_ATTR = "error"  # set on trials that failed by raising (they get a FAILED child run)
-HEARTBEAT_S = 30
 
 
 def default_storage_url(runs_dir: str | Path) -> str:
@@ -34,15 +33,20 @@ def default_storage_url(runs_dir: str | Path) -> str:
 @functools.cache
 def open_storage(url: str) -> BaseStorage:
     """A journal file (local, safe for several processes on one host) or an RDB URL
-    (PostgreSQL for several machines; heartbeats mark dead workers' trials failed)."""
+    (PostgreSQL for several machines).
+
+    No Optuna heartbeats: they only work with ``Study.optimize``, not with the ask/tell loop
+    that keeps budgets exact. A dead worker's trials are reaped instead by whoever next
+    claims its cell (``bench.claims``), which works for every storage.
+    """
     if "://" in url:
+        from bench.claims import exclusive
+
         try:
-            return RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=4 * HEARTBEAT_S,
-                engine_kwargs={"pool_pre_ping": True},
-            )
+            # Processes creating the schema of a new database at once collide on
+            # PostgreSQL's type catalogue; one at a time, the others find it made.
+            with exclusive(url, "optuna-schema"):
+                return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except Exception as err:
             from bench.tracking import redact
 
