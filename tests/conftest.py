@@ -17,4 +17,10 @@ def smoke_sweep(tmp_path_factory):
     uri = f"sqlite:///{runs_dir / 'mlflow.db'}"
     runs_after_first = all_runs(uri)
     second = run_cli(args)
-    return {"uri": uri, "first": first, "second": second, "runs": runs_after_first}
+    return {
+        "uri": uri,
+        "first": first,
+        "second": second,
+        "runs": runs_after_first,
+        "runs_after_second": all_runs(uri),  # before other tests add e.g. a report run
+    }
