@@ -25,27 +25,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import os
 import queue
-import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 
 from bench.errors import BenchError
+from bench.processes import BUSY_RETRY_S, die_with_parent
 from bench.protocol import Cell, CellContext, CellResult, run_cell
 from bench.tracking import Tracker, TrackingError
 
 TOPIC = "bench-progress"
-BUSY_RETRY_S = 2.0
 CLOSE_TIMEOUT_S = 30.0  # a worker that imported the boosters needs seconds to exit on a busy host
-SCALE_MEMORY_PER_WORKER = 5 * 2**30  # see the module docstring
 
 _trackers: dict[str, Tracker] = {}  # one per worker process and tracking URI
-_bound_to_parent = False
 
 
 def _tracker(uri: str) -> Tracker:
@@ -58,17 +54,6 @@ def _close_trackers() -> None:
     """Stop the background MLflow writers so workers shut down promptly."""
     while _trackers:
         _trackers.popitem()[1].close()
-
-
-def _die_with_nanny() -> None:
-    """Linux: a worker whose nanny (or the CLI running a LocalCluster) is killed stops too,
-    instead of finishing a cell behind a resumed sweep."""
-    global _bound_to_parent
-    if _bound_to_parent:
-        return
-    _bound_to_parent = True
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _usable_cores() -> int:
@@ -99,7 +84,7 @@ def run_cell_task(cell: Cell, ctx: CellContext, cells_per_host: dict[str, int]) 
     from distributed import get_worker
 
     worker = get_worker()
-    _die_with_nanny()
+    die_with_parent()  # its nanny, or the CLI running a LocalCluster
     if ctx.config.threads is None:  # the rule: host cores // cells the host runs at once
         concurrent = cells_per_host.get(worker.ip) or worker.state.nthreads or 1
         ctx = dataclasses.replace(ctx, threads=max(1, _usable_cores() // concurrent))

@@ -9,7 +9,6 @@ continue from the Optuna storage.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import queue
@@ -23,6 +22,7 @@ from typing import Any
 
 from bench.config import SweepConfig, build_config, config_hash, scientific_settings
 from bench.errors import BenchError
+from bench.processes import BUSY_RETRY_S, die_with_parent
 from bench.progress import SweepProgress, print_summary
 from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
 from bench.studies import default_storage_url, open_storage
@@ -115,25 +115,15 @@ def threads_per_worker(workers: int, threads: int | None) -> int:
 # ---------------------------------------------------------------------------------------
 # local executor
 # ---------------------------------------------------------------------------------------
-BUSY_RETRY_S = 2.0
 Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
 
 _worker_tracker: Tracker | None = None
 _worker_events: Any = None
 
 
-def _die_with_parent() -> None:
-    """Linux: a worker killed with its parent never finishes a cell behind a resumed sweep."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def _init_worker(events, tracking_uri: str) -> None:
     global _worker_tracker, _worker_events
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _worker_tracker = Tracker(tracking_uri)
     _worker_events = events

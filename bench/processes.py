@@ -1,0 +1,22 @@
+"""Worker-process plumbing shared by the executors."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+
+BUSY_RETRY_S = 2.0  # pause before asking again for a cell another process holds
+
+_bound_to_parent = False
+
+
+def die_with_parent() -> None:
+    """Linux: this worker is killed when the process that started it dies, so it never
+    finishes a cell behind the back of a resumed sweep. Idempotent; a no-op elsewhere."""
+    global _bound_to_parent
+    if _bound_to_parent:
+        return
+    _bound_to_parent = True
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
