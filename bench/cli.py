@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before any booster loads OpenMP (workers inherit it): spinning OpenMP threads made
     # 2-thread training ~3x slower on a busy 2-core machine; passive waits cost nothing here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # see bench.tracking
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

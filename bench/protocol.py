@@ -252,10 +252,10 @@ class _CellRun:
         self.ds = get_dataset(self.ctx.catalogue_path, cell.dataset)
         study_name = f"{self.ctx.sweep}/{cell.key}"
         tags = _cell_tags(cell, self.ds, self.ctx.sweep, study_name)
-        self.parent_id, finished = self.tracker.start_cell(
+        self.parent_id, state = self.tracker.start_cell(
             self.ctx.experiment_id, cell.key, cell.run_name, tags
         )
-        if finished:
+        if state == "finished":
             return CellResult(cell.key, cell.run_name, "skipped")
 
         self.k = self.ds.meta.n_classes

@@ -89,3 +89,35 @@ def test_score_function_is_higher_is_better_for_every_target():
 def test_bad_probabilities_raise():
     with pytest.raises(ValueError, match="proba"):
         metrics.metric_bundle(np.array([0, 1]), np.array([[0.5, np.nan], [0.5, 0.5]]), 0.5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_thresholded_metrics_equal_sklearn_and_imblearn(n_classes):
+    from imblearn.metrics import geometric_mean_score
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        precision_score,
+        recall_score,
+    )
+
+    rng = np.random.default_rng(n_classes)
+    avg = "binary" if n_classes == 2 else "macro"
+    labels = list(range(n_classes))
+    cases = [rng.integers(0, n_classes, size=(2, 60)) for _ in range(20)]
+    y0 = rng.integers(0, n_classes, 60)
+    cases += [(y0, np.zeros(60, int)), (y0, y0), (np.r_[np.zeros(59, int), 1], np.zeros(60, int))]
+    for y, pred in cases:
+        got = metrics.thresholded_metrics(y, pred, n_classes)
+        kw = {"average": avg, "labels": labels, "zero_division": 0}
+        expected = {
+            "f1": f1_score(y, pred, **kw),
+            "precision": precision_score(y, pred, **kw),
+            "recall": recall_score(y, pred, **kw),
+            "mcc": matthews_corrcoef(y, pred),
+            "balanced_accuracy": balanced_accuracy_score(y, pred),
+            "gmean": geometric_mean_score(
+                y, pred, average="binary" if n_classes == 2 else "multiclass", labels=labels
+            ),
+        }
+        for name, value in expected.items():
+            assert got[name] == pytest.approx(value, abs=1e-12), (name, y, pred)
