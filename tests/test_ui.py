@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -171,8 +172,15 @@ def auth_env(**extra: str) -> dict[str, str]:
 
 
 def copy_store(store: tuple[Path, str], to: Path) -> Path:
-    """A private copy, because --basic-auth writes its user database next to the store."""
-    shutil.copy(store[0] / "mlflow.db", to / "mlflow.db")
+    """A private copy, because --basic-auth writes its user database next to the store.
+
+    SQLite's backup API, not a file copy: the store runs in WAL mode, where recent commits
+    may still live in mlflow.db-wal."""
+    with (
+        closing(sqlite3.connect(store[0] / "mlflow.db")) as src,
+        closing(sqlite3.connect(to / "mlflow.db")) as dst,
+    ):
+        src.backup(dst)
     return to
 
 
