@@ -18,46 +18,38 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from bench import ui
+from bench.ui import mlflow_server_argv
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(store: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{store / 'server.db'}",
-        "--artifacts-destination", str(store / "server-artifacts"), "--workers", str(workers),
-    ]  # fmt: skip
-    log = open(store / "server.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+def start_server(store: Path, workers: int):
+    """A local `mlflow server` as `bench ui` starts it (job runner off), SQLite backend."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = mlflow_server_argv(
+        backend_store_uri=f"sqlite:///{store / 'server.db'}",
+        artifacts_destination=str(store / "server-artifacts"),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+    )
+    log = store / "server.log"
+    proc = ui.start_server(argv, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError(f"mlflow server did not start; see {store / 'server.log'}")
+    ui.wait_healthy(url, proc, log)
+    return proc, url
 
 
 def fit_seconds(tracking_uri: str) -> tuple[float, int]:
@@ -112,8 +104,7 @@ def main() -> None:
             try:
                 one_sweep(f"http ({args.server_workers}w)", tmp / "http", url, extra, args.workers)
             finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
+                ui.stop_process_group(proc)
 
 
 if __name__ == "__main__":
