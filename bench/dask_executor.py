@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import queue
 import time
 import uuid
@@ -34,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from bench.errors import BenchError
-from bench.processes import BUSY_RETRY_S, die_with_parent
+from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
 from bench.protocol import Cell, CellContext, CellResult, run_cell
 from bench.tracking import Tracker, TrackingError
 
@@ -54,14 +53,6 @@ def _close_trackers() -> None:
     """Stop the background MLflow writers so workers shut down promptly."""
     while _trackers:
         _trackers.popitem()[1].close()
-
-
-def _usable_cores() -> int:
-    """Cores this process may run on (a cpuset or taskset narrows os.cpu_count())."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def worker_memory_limit(n_workers: int) -> int:
@@ -87,7 +78,7 @@ def run_cell_task(cell: Cell, ctx: CellContext, cells_per_host: dict[str, int]) 
     die_with_parent()  # its nanny, or the CLI running a LocalCluster
     if ctx.config.threads is None:  # the rule: host cores // cells the host runs at once
         concurrent = cells_per_host.get(worker.ip) or worker.state.nthreads or 1
-        ctx = dataclasses.replace(ctx, threads=max(1, _usable_cores() // concurrent))
+        ctx = dataclasses.replace(ctx, threads=max(1, usable_cores() // concurrent))
 
     def emit(*event) -> None:
         worker.log_event(TOPIC, event)

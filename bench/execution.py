@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.config import SweepConfig, build_config, config_hash, scientific_settings
 from bench.errors import BenchError
-from bench.processes import BUSY_RETRY_S, die_with_parent
+from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
 from bench.progress import SweepProgress, print_summary
 from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
 from bench.studies import default_storage_url, open_storage
@@ -126,7 +126,7 @@ def artifact_location(tracking_uri: str, runs_dir: str) -> str | None:
 
 def threads_per_worker(workers: int, threads: int | None) -> int:
     """Never oversubscribe: workers x threads <= cores unless the user asks for more."""
-    return threads or max(1, (os.cpu_count() or 1) // workers)
+    return threads or max(1, usable_cores() // workers)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
         if run.info.status == "FINISHED"
     }
     todo = [c for c in plan.cells if c.key not in finished]
-    workers = cfg.workers or max(1, min(os.cpu_count() or 1, len(todo)))
+    workers = cfg.workers or max(1, min(usable_cores(), len(todo)))
     if cfg.dask_local:
         workers = cfg.dask_local
     threads = threads_per_worker(workers, cfg.threads)

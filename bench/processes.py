@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 
 BUSY_RETRY_S = 2.0  # pause before asking again for a cell another process holds
@@ -20,3 +21,11 @@ def die_with_parent() -> None:
     _bound_to_parent = True
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a cpuset or taskset narrows os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

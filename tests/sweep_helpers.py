@@ -47,6 +47,21 @@ def run_cli(args: list[str], timeout: float = 600, env: dict | None = None):
     )
 
 
+def popen_cli(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """The real CLI in the background, in its own process group (so a test can kill it all),
+    output to ``log``."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**full_env, **(env or {})},
+            start_new_session=True,
+        )
+
+
 def all_runs(tracking_uri: str) -> list:
     """Every active run of every bench experiment."""
     client = MlflowClient(tracking_uri)

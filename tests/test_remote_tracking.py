@@ -12,20 +12,17 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench import runschema as rs
 from tests.support.servers import mlflow_server, postgres_database
-from tests.sweep_helpers import REPO, run_cli
+from tests.sweep_helpers import popen_cli, run_cli
 
 DATASET = "synth_smoke"  # 300 rows: 150 in each outer-test fold with --folds 2
 TRIALS = 2
@@ -93,19 +90,6 @@ def check_exact(base: str, sweep: str, n_cells: int, trials: int) -> tuple[list,
         numbers[tags(child)["mlflow.parentRunId"]].append(int(tags(child)[rs.TAG_TRIAL_NUMBER]))
     assert all(sorted(n) == list(range(trials)) for n in numbers.values()), numbers
     return parents, children
-
-
-def popen_cli(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    full = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bench", *args],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**full, **env},
-            start_new_session=True,
-        )
 
 
 # --- one sweep over HTTP, with credentials in the URI and the environment ----------------

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from bench import runschema as rs
 from bench.claims import advisory_lock_id, claim, exclusive
 from tests.support.servers import mlflow_server, postgres_database
-from tests.sweep_helpers import REPO, run_cli
+from tests.sweep_helpers import REPO, popen_cli, run_cli
 
 DATASET = "synth_smoke"
 TRIALS = 2
@@ -56,19 +56,6 @@ def sweep_cmd(runs_dir: Path, name: str, storage: str, tracking: str, *extra: st
         "run", "--name", name, "--runs-dir", str(runs_dir), "--storage", storage,
         "--tracking-uri", tracking, *SWEEP, *extra,
     ]  # fmt: skip
-
-
-def popen_cli(args: list[str], log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bench", *args],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
 
 
 def kill_group(proc: subprocess.Popen) -> None:

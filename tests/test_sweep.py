@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -15,11 +13,11 @@ from mlflow.tracking import MlflowClient
 from bench import runschema as rs
 from tests.sweep_helpers import (
     FOLDS,
-    REPO,
     TRIALS,
     all_runs,
     children,
     parents,
+    popen_cli,
     run_cli,
     smoke_datasets,
     sweep_args,
@@ -93,16 +91,7 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
         "--trials", "3", "--folds", "3", "--workers", "2",
     )  # fmt: skip
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
+    proc = popen_cli(args, tmp_path / "first.log")
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -123,7 +112,6 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        log.close()
     interrupted = parents(all_runs(uri))
     assert any(r.info.status != "FINISHED" for r in interrupted)
 
