@@ -26,8 +26,6 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from bench import runschema as rs
 from bench.errors import BenchError
@@ -47,21 +45,6 @@ for _var, _value in (
     ("MLFLOW_DISABLE_TELEMETRY", "true"),
 ):
     os.environ.setdefault(_var, _value)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_wal(dbapi_connection, _record) -> None:
-    """SQLite stores (MLflow's default local store) in WAL mode with synchronous=NORMAL.
-
-    Measured: 29 vs 18 runs/s logged, and readers no longer block the sweep's writers. A
-    killed process loses nothing in WAL mode; only a power cut can drop the last commits,
-    which a resumed sweep redoes (the study, not MLflow, decides what is finished).
-    """
-    if type(dbapi_connection).__module__ == "sqlite3":
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
 
 _PARAM_MAX = 6000
@@ -153,7 +136,7 @@ class Tracker:
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.client = self._call("opening the store", MlflowClient, tracking_uri)
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None

@@ -174,8 +174,7 @@ def auth_env(**extra: str) -> dict[str, str]:
 def copy_store(store: tuple[Path, str], to: Path) -> Path:
     """A private copy, because --basic-auth writes its user database next to the store.
 
-    SQLite's backup API, not a file copy: the store runs in WAL mode, where recent commits
-    may still live in mlflow.db-wal."""
+    SQLite's backup API, not a file copy: the only consistent copy of a live database."""
     with (
         closing(sqlite3.connect(store[0] / "mlflow.db")) as src,
         closing(sqlite3.connect(to / "mlflow.db")) as dst,
