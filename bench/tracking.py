@@ -147,7 +147,7 @@ class Tracker:
             return fn(*args, **kwargs)
         except Exception as err:  # MLflow raises many types for a dead server
             raise TrackingError(
-                f"MLflow tracking server {redact(self.tracking_uri)} failed while {what}: "
+                f"MLflow at {redact(self.tracking_uri)} failed while {what}: "
                 f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
             ) from err
 
