@@ -94,7 +94,7 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
     proc = popen_cli(args, tmp_path / "first.log")
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
             if not (tmp_path / "mlflow.db").exists():
                 continue
