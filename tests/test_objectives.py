@@ -483,6 +483,43 @@ def test_large_inputs_match_row_by_row_blocks():
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
+def test_threads_split_rows_without_changing_a_bit():
+    """threads > 1 hands row slices to worker threads; every row sees the same arithmetic."""
+    rng = np.random.default_rng(10)
+    for shape, k in [((100_003,), 2), ((30_011, 4), 4)]:
+        z, y = rng.normal(0, 4, shape), rng.integers(0, k, shape[0])
+        alpha = 0.3 if k == 2 else tuple(rng.uniform(0.5, 2, k))
+        for guard in ob.HESSIAN_GUARDS:
+            one = ob.focal_grad_hess(z, y, alpha, 0.5, guard)
+            for threads in (2, 3):
+                for a, b in zip(
+                    one, ob.focal_grad_hess(z, y, alpha, 0.5, guard, threads), strict=True
+                ):
+                    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_compiled_catboost_kernel_matches_the_numpy_kernel(gamma):
+    """CatBoost's per-block compiled loop: the same derivatives (sign-flipped, weighted) for
+    every guard, alpha and margin up to |z| = 1e3, with float32 labels and weights as CatBoost
+    hands them over."""
+    rng = np.random.default_rng(11)
+    z = np.concatenate([rng.normal(0, 5, 2000), [-1e3, -40.0, -1e-9, 0.0, 1e-9, 40.0, 1e3]])
+    y = (rng.random(z.size) < 0.3).astype(np.float32)
+    weight = rng.uniform(0.1, 3.0, z.size).astype(np.float32)
+    for alpha in (None, 0.25):
+        a_pos, a_neg = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+        for guard, mode in ob.COMPILED_HESSIAN_MODES.items():
+            g, h = ob.focal_grad_hess(z, y, alpha, gamma, guard)
+            for w in (np.empty(0, np.float32), weight):
+                out = np.empty((z.size, 2))
+                ob.catboost_binary_ders(z, y, w, a_pos, a_neg, gamma, mode, ob.HESSIAN_EPS, out)
+                scale = w if w.size else 1.0
+                np.testing.assert_allclose(-out[:, 0], g * scale, rtol=1e-12, atol=1e-300)
+                np.testing.assert_allclose(-out[:, 1], h * scale, rtol=1e-12, atol=1e-300)
+    assert set(ob.COMPILED_HESSIAN_MODES) == set(ob.HESSIAN_GUARDS)
+
+
 def test_outputs_are_fresh_writable_arrays():
     z, y = np.linspace(-5, 5, 11), np.arange(11) % 2
     prepared = ob.prepare_labels(y, 2)
@@ -541,6 +578,8 @@ BAD_CALLS = [
     ("z", lambda: ob.focal_grad_hess(np.zeros((3, 2)), Y2)),
     ("z", lambda: ob.focal_grad_hess(np.array(["a", "b", "c"]), Y2)),
     ("hessian", lambda: ob.focal_grad_hess(Z2, Y2, hessian="newton")),
+    ("threads", lambda: ob.focal_grad_hess(Z2, Y2, threads=0)),
+    ("threads", lambda: ob.focal_grad_hess(Z3, Y3, threads=1.5)),
     ("n_classes", lambda: ob.ce_start(Y2, 1)),
     ("n_classes", lambda: ob.focal_start(Y2, 2.0)),
     ("n_classes", lambda: ob.prepare_labels(ob.prepare_labels(Y2, 2), 3)),

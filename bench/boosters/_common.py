@@ -148,20 +148,23 @@ def as_proba(pred: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def focal_kernel(
-    y: np.ndarray, n_classes: int, loss: LossSpec, hess_factor: float = 1.0
+    y: np.ndarray, n_classes: int, loss: LossSpec, hess_factor: float = 1.0, threads: int = 1
 ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """margin -> (grad, hess) of the focal loss for fixed labels, with the library's Hessian factor.
 
     ``hess_factor`` reproduces a library's native softmax scaling (LightGBM K/(K-1), XGBoost 2)
     so that gamma = 0 gives the native model; it multiplies the focal Hessian too, so for
     gamma > 0 the Newton step is shrunk exactly as the native cross-entropy step is. Labels are
-    validated once here (``prepare_labels``), not every boosting round.
+    validated once here (``prepare_labels``), not every boosting round. ``threads``: the
+    booster's own thread count, so the gradient pass is as parallel as a native one.
     """
     labels = objectives.prepare_labels(y, n_classes)
     alpha, gamma, guard = loss.alpha, loss.gamma, loss.hessian
 
     def grad_hess(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        g, h = objectives.focal_grad_hess(z, labels, alpha=alpha, gamma=gamma, hessian=guard)
+        g, h = objectives.focal_grad_hess(
+            z, labels, alpha=alpha, gamma=gamma, hessian=guard, threads=threads
+        )
         if hess_factor != 1.0:
             h *= hess_factor
         return g, h

@@ -67,7 +67,7 @@ class LightGBMAdapter(BoosterAdapter):
                 if n_classes > 2
                 else 1.0
             )
-            kernel = _common.focal_kernel(y, n_classes, loss, hess_factor=factor)
+            kernel = _common.focal_kernel(y, n_classes, loss, hess_factor=factor, threads=n_threads)
 
             def objective(preds: np.ndarray, _data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
                 return kernel(preds)

@@ -71,7 +71,7 @@ class XGBoostAdapter(BoosterAdapter):
                 if n_classes > 2
                 else 1.0
             )
-            kernel = _common.focal_kernel(y, n_classes, loss, hess_factor=factor)
+            kernel = _common.focal_kernel(y, n_classes, loss, hess_factor=factor, threads=n_threads)
             shape = (len(X), n_classes) if n_classes > 2 else (len(X),)
 
             def obj(predt: np.ndarray, _d: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:

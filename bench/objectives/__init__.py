@@ -1,6 +1,7 @@
 """Focal loss and cross-entropy for gradient boosting: loss, derivatives, start margins.
 
-numpy/scipy only (no booster, MLflow or pandas import). Everything is computed in float64 and
+numpy/scipy, plus numba for the one kernel called on many small blocks (no booster, MLflow or
+pandas import). Everything is computed in float64 and
 returned as float64, whatever the input dtype.
 
 Shapes: binary margins ``z`` have shape (n,) with labels in {0, 1} and ``alpha`` None or a float
@@ -33,6 +34,8 @@ from ._checks import (
     prepare_labels,
     resolve_labels,
 )
+from ._compiled import HESSIAN_MODES as COMPILED_HESSIAN_MODES
+from ._compiled import catboost_binary_ders
 from ._multiclass import multiclass_grad_hess, multiclass_loss
 from ._start import ce_start, focal_start
 
@@ -40,7 +43,9 @@ __all__ = [
     "DEFAULT_HESSIAN_GUARD",
     "HESSIAN_EPS",
     "HESSIAN_GUARDS",
+    "COMPILED_HESSIAN_MODES",
     "PreparedLabels",
+    "catboost_binary_ders",
     "ce_start",
     "focal_grad_hess",
     "focal_loss",
@@ -69,20 +74,23 @@ def focal_loss(z, y, alpha=None, gamma: float = 2.0) -> np.ndarray:
 
 
 def focal_grad_hess(
-    z, y, alpha=None, gamma: float = 2.0, hessian: str = "exact"
+    z, y, alpha=None, gamma: float = 2.0, hessian: str = "exact", threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact gradient and diagonal Hessian of :func:`focal_loss` w.r.t. the margins.
 
     Both have the shape of ``z`` (float64). ``hessian`` picks the guard (see ``HESSIAN_GUARDS``):
     ``"exact"`` (may be negative), ``"clip"`` (``max(exact, HESSIAN_EPS)``) or ``"surrogate"``
     (the positive a_t q^gamma p (1 - p), floored at ``HESSIAN_EPS``). The gradient is always
-    exact. ``y`` may be raw labels or a :class:`PreparedLabels`.
+    exact. ``y`` may be raw labels or a :class:`PreparedLabels`. ``threads`` splits the rows
+    over that many threads (for a booster training on as many).
     """
     guard = check_hessian_guard(hessian)
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ValueError(f"threads: expected an integer >= 1, got {threads!r}")
     z64, labels, weight, g = _inputs(z, y, alpha, gamma)
     if z64.ndim == 1:
-        return binary_grad_hess(z64, labels.sign, weight, g, guard)
-    return multiclass_grad_hess(z64, labels.y, weight, g, guard)
+        return binary_grad_hess(z64, labels.sign, weight, g, guard, int(threads))
+    return multiclass_grad_hess(z64, labels.y, weight, g, guard, int(threads))
 
 
 def native_softmax_hessian_factor(booster: str, n_classes: int) -> float:

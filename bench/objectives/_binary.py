@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _parallel as parallel
 from ._checks import HESSIAN_EPS
 
 # Rows per block in binary_grad_hess: the temporaries of one block stay in cache and are reused,
@@ -60,49 +61,74 @@ def binary_grad_hess(
     weight: np.ndarray | None,
     gamma: float,
     hessian: str,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact gradient and the guarded second derivative w.r.t. the margin z (fresh arrays)."""
+    """Exact gradient and the guarded second derivative w.r.t. the margin z (fresh arrays).
+
+    ``threads > 1`` splits the rows over that many threads: numpy releases the GIL inside each
+    ufunc, so blocks run truly in parallel, as a native objective's gradient pass does.
+    """
     n = z.shape[0]
     grad, hess = np.empty(n), np.empty(n)
-    scratch = np.empty((5, min(n, _CHUNK)))
-    for i in range(0, n, _CHUNK):
-        j = min(i + _CHUNK, n)
-        _block(
-            z[i:j],
-            sign[i:j],
-            None if weight is None else weight[i:j],
-            gamma,
-            hessian,
-            grad[i:j],
-            hess[i:j],
-            *scratch[:, : j - i],
-        )
+
+    def rows(i: int, j: int) -> None:
+        scratch = np.empty((6, min(j - i, _CHUNK)))
+        w = None if weight is None else weight[i:j]
+        for a in range(i, j, _CHUNK):
+            b = min(a + _CHUNK, j)
+            _block(
+                z[a:b], sign[a:b], None if w is None else w[a - i : b - i], gamma, hessian,
+                grad[a:b], hess[a:b], *scratch[:, : b - a],
+            )  # fmt: skip
+
+    parallel.run_split(rows, n, threads, min_rows=_CHUNK)
     return grad, hess
 
 
-def _block(z, s, w, g, hessian, grad, hess, u, logp, p, q, t) -> None:
-    """One block of binary_grad_hess, in place; u, logp, p, q, t are scratch rows."""
-    np.multiply(z, s, out=u)
-    _log_pt_q(u, logp, p, q)
-    # q^g and a_t q^g, with u (no longer needed) as their buffer
+def _block(z, s, w, g, hessian, grad, hess, u, e, r, logp, p, q) -> None:
+    """One block of binary_grad_hess, in place; u, e, r, logp, p, q are scratch rows.
+
+    Two transcendental calls per row (three for a gamma other than 0, 1, 2): with
+    e = exp(-|u|) and r = 1 / (1 + e), p_t and q are r and e r (swapped when u < 0), and
+    log1p(e) comes from log(1 + e) plus the rounding error of 1 + e, (w - 1 - e) / w, which is
+    exact to rounding even where 1 + e rounds to 1 (numpy's own log1p is several times slower
+    than log wherever exp/log have no SIMD loop).
+    """
+    np.multiply(z, s, out=u)  # u = s z
+    np.abs(u, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|u|) in (0, 1]
+    np.add(e, 1.0, out=r)  # w = 1 + e (rounded)
+    np.log(r, out=logp)
+    np.subtract(r, 1.0, out=q)
+    q -= e
+    q /= r  # (w - 1 - e) / w: the error of log(w) as log1p(e)
+    logp -= q  # log1p(e)
+    np.reciprocal(r, out=r)  # r = 1 / (1 + e)
+    np.minimum(u, 0.0, out=q)
+    np.subtract(q, logp, out=logp)  # log p_t = min(u, 0) - log1p(e)
+    neg = u < 0.0
+    np.multiply(e, r, out=e)  # e r = exp(-|u|) / (1 + exp(-|u|))
+    np.copyto(p, r)
+    np.copyto(p, e, where=neg)  # p_t = r (u >= 0) or e r (u < 0)
+    np.copyto(q, e)
+    np.copyto(q, r, where=neg)  # q = e r (u >= 0) or r (u < 0)
+    # a_t q^g into u (no longer needed after log q below)
     if g == 0.0:
-        np.exp(q, out=q)
         aqg = w  # None means 1
     else:
         if g == 1.0:
-            np.exp(q, out=q)
-            qg = q
+            np.copyto(u, q)
         elif g == 2.0:
-            np.exp(q, out=q)
-            qg = np.multiply(q, q, out=u)
+            np.multiply(q, q, out=u)
         else:
-            np.multiply(q, g, out=u)
-            qg = np.exp(u, out=u)
-            np.exp(q, out=q)
-        aqg = qg if w is None else np.multiply(qg, w, out=u)
+            np.subtract(logp, u, out=u)  # log q = log p_t - u
+            u *= g
+            np.exp(u, out=u)
+        aqg = u if w is None else np.multiply(u, w, out=u)
 
     a = np.multiply(p, logp, out=logp)  # A = p_t log p_t (<= 0)
-    ga = np.multiply(a, g, out=t)  # g A
+    ga = np.multiply(a, g, out=e)  # g A
     # gradient: s a_t q^g (g A - q)
     np.subtract(ga, q, out=grad)
     if aqg is not None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _parallel as parallel
 from ._binary import _CHUNK
 from ._checks import _TINY, HESSIAN_EPS
 
@@ -79,27 +80,24 @@ def multiclass_grad_hess(
     weight: np.ndarray | None,
     gamma: float,
     hessian: str,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact gradient and guarded diagonal Hessian w.r.t. each logit (fresh (n, K) arrays)."""
     n, k = z.shape
     grad, hess = np.empty((n, k)), np.empty((n, k))
     chunk = max(1, _CHUNK // k)  # rows per block: temporaries stay small and are reused
-    m = min(n, chunk)
-    rows, e, om = np.arange(m), np.empty((m, k)), np.empty((m, k))
-    for i in range(0, n, chunk):
-        j = min(i + chunk, n)
-        _block(
-            z[i:j],
-            y[i:j],
-            None if weight is None else weight[i:j],
-            gamma,
-            hessian,
-            grad[i:j],
-            hess[i:j],
-            rows[: j - i],
-            e[: j - i],
-            om[: j - i],
-        )
+
+    def rows(i: int, j: int) -> None:
+        m = min(j - i, chunk)
+        idx, e, om = np.arange(m), np.empty((m, k)), np.empty((m, k))
+        for a in range(i, j, chunk):
+            b = min(a + chunk, j)
+            _block(
+                z[a:b], y[a:b], None if weight is None else weight[a:b], gamma, hessian,
+                grad[a:b], hess[a:b], idx[: b - a], e[: b - a], om[: b - a],
+            )  # fmt: skip
+
+    parallel.run_split(rows, n, threads, min_rows=chunk)
     return grad, hess
 
 
