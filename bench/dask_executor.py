@@ -40,6 +40,18 @@ from bench.tracking import Tracker, TrackingError
 TOPIC = "bench-progress"
 CLOSE_TIMEOUT_S = 30.0  # a worker that imported the boosters needs seconds to exit on a busy host
 
+# The sweep's own LocalCluster shares the cores with the cells it runs, so Dask's background
+# sampling is turned down: the statistical profiler walks every thread's stack each 10 ms
+# (nobody reads it without a dashboard), and the event-loop health check, system monitor and
+# the nannies' memory checks run at 20 ms / 500 ms / 100 ms. A cluster of your own keeps its
+# settings: set DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False there (docker-compose does).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
 _trackers: dict[str, Tracker] = {}  # one per worker process and tracking URI
 
 
@@ -99,15 +111,18 @@ def _start_client(scheduler: str | None, n_local: int | None):
             return Client(scheduler, timeout="20s"), None
         except (OSError, TimeoutError) as err:
             raise BenchError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+    import dask
+
     n = n_local or 1
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,  # one cell at a time per worker process
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit=worker_memory_limit(n),
-    )
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # copied into each worker by its nanny
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,  # one cell at a time per worker process
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=worker_memory_limit(n),
+        )
     return Client(cluster), cluster
 
 

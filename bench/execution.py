@@ -26,7 +26,7 @@ from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
 from bench.progress import SweepProgress, print_summary
 from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
 from bench.studies import default_storage_url, open_storage
-from bench.tracking import Tracker, TrackingError, redact
+from bench.tracking import Tracker, TrackingError, redact, use_wal_journal
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,7 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
         _command_line(cfg, plan),
         artifact_location(tracking_uri, cfg.runs_dir),
     )
+    use_wal_journal(tracking_uri)  # a local store, now that its schema exists
     open_storage(storage_url)  # the same for the Optuna schema
     finished = {
         key

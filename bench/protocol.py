@@ -282,7 +282,9 @@ class _CellRun:
         records = [
             studies.trial_record(t, cell.run_name) for t in studies.logged_trials(self.study)
         ]
-        self.tracker.reconcile_trials(self.ctx.experiment_id, self.parent_id, records)
+        self.tracker.reconcile_trials(
+            self.ctx.experiment_id, self.parent_id, records, new_parent=state == "new"
+        )
 
         try:
             self._tune()

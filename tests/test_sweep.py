@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -96,8 +99,9 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
-            if not (tmp_path / "mlflow.db").exists():
-                continue
+            log = tmp_path / "first.log"
+            if "sweep '" not in (log.read_text() if log.exists() else ""):
+                continue  # the store's schema is still being created
             try:
                 runs = all_runs(uri)
             except Exception:
@@ -127,3 +131,24 @@ def test_sigkill_mid_sweep_then_resume_gives_exact_counts(tmp_path):
         for r in children(runs)
     )
     assert max(numbers.values()) == 1
+
+
+def test_local_store_commits_in_wal_mode(smoke_sweep):
+    """The sweep switches its SQLite store to WAL once the schema exists (no fsync a commit)."""
+    path = smoke_sweep["uri"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    """`mlflow ui` or a second sweep opening a store while its schema is being created must not
+    kill either: the loser of the schema race waits for the winner."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = "import sys; from bench.tracking import Tracker; Tracker(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, uri], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(errors)[-3000:]
+    assert all_runs(uri) == []
