@@ -1,8 +1,8 @@
 """Throughput of one sweep with 1 and 2 local worker processes and a 2-worker Dask LocalCluster.
 
 Each configuration runs `python -m bench run ... --threads 1` on a fresh runs directory
-(local SQLite MLflow store, journal-file Optuna storage), `--repeats` times (median
-reported). Two throughputs: end-to-end = COMPLETE trials / wall time of the whole command
+(local SQLite MLflow store, journal-file Optuna storage), `--repeats` times, interleaved with
+the other configurations (median reported). Two throughputs: end-to-end = COMPLETE trials / wall time of the whole command
 (imports, planning, worker start-up, tuning, refits, logging), and steady = trials of the
 cells finished after the first one / the time between the first and the last finished cell
 (from the progress lines; 1 s resolution), which leaves out the fixed start-up cost that
@@ -13,6 +13,7 @@ because the machine may be shared: a busy host flattens every speed-up.
     python benchmarks/scaling.py                      # the quick suite, full protocol
     python benchmarks/scaling.py --subset             # the documented subset (see SUBSET)
     python benchmarks/scaling.py --subset -- --trials 10 --folds 5   # later flags win
+    python benchmarks/scaling.py --configs "local x2,dask x2" --repeats 1
 """
 
 from __future__ import annotations
@@ -96,36 +97,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", action="store_true", help="run SUBSET, not the quick suite")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated configurations to run (default: {','.join(CONFIGS)})",
+    )
     parser.add_argument("extra", nargs="*", help="more `bench run` flags, after --")
     args = parser.parse_args()
+    labels = [c.strip() for c in args.configs.split(",")]
+    unknown = [c for c in labels if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration(s) {unknown}; known: {list(CONFIGS)}")
     sweep = [*(SUBSET if args.subset else ["--suite", "quick"]), *args.extra]
     print(f"sweep: {' '.join(sweep)}; {os.cpu_count()} cores; median of {args.repeats}")
-    medians: dict[str, tuple[float, float]] = {}
-    for label, config in CONFIGS.items():
-        rates, steadies = [], []
-        for i in range(args.repeats):
-            wall, trials, steady, load = one_run(sweep, config)
-            rates.append(trials / wall)
-            steadies.append(steady)
+    rates: dict[str, list[float]] = {c: [] for c in labels}
+    steadies: dict[str, list[float]] = {c: [] for c in labels}
+    for i in range(args.repeats):  # interleaved, order rotated: load drift hits all alike
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            wall, trials, steady, load = one_run(sweep, CONFIGS[label])
+            rates[label].append(trials / wall)
+            steadies[label].append(steady)
             print(
                 f"  {label} run {i + 1}: {trials} trials in {wall:.1f} s = "
                 f"{trials / wall:.3f} trials/s end-to-end, {steady:.3f} steady "
                 f"(load avg {load:.1f})",
                 flush=True,
             )
-        medians[label] = (statistics.median(rates), statistics.median(steadies))
-        print(
-            f"{label}: median {medians[label][0]:.3f} trials/s end-to-end, "
-            f"{medians[label][1]:.3f} steady",
-            flush=True,
-        )
+    medians = {c: (statistics.median(rates[c]), statistics.median(steadies[c])) for c in labels}
+    for label, (rate, steady) in medians.items():
+        print(f"{label}: median {rate:.3f} trials/s end-to-end, {steady:.3f} steady")
     for i, kind in enumerate(("end-to-end", "steady")):
-        speedup = medians["local x2"][i] / medians["local x1"][i]
-        dask_vs_local = medians["dask x2"][i] / medians["local x2"][i]
-        print(
-            f"{kind}: speed-up 2 workers / 1 worker {speedup:.2f}x (target >= 1.7x); "
-            f"Dask x2 / local x2 {dask_vs_local:.2f} (target >= 0.90)"
-        )
+        parts = []
+        if {"local x1", "local x2"} <= medians.keys():
+            speedup = medians["local x2"][i] / medians["local x1"][i]
+            parts.append(f"speed-up 2 workers / 1 worker {speedup:.2f}x (target >= 1.7x)")
+        if {"local x2", "dask x2"} <= medians.keys():
+            ratio = medians["dask x2"][i] / medians["local x2"][i]
+            parts.append(f"Dask x2 / local x2 {ratio:.2f} (target >= 0.90)")
+        if parts:
+            print(f"{kind}: " + "; ".join(parts))
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

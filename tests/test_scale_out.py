@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from bench import runschema as rs
 from bench.claims import advisory_lock_id, claim, exclusive
+from bench.dask_executor import LOCAL_CLUSTER_CONFIG, _close_cluster, _start_client
 from tests.support.servers import mlflow_server, postgres_database
 from tests.sweep_helpers import REPO, popen_cli, run_cli
 
@@ -298,3 +299,20 @@ def test_two_sweep_processes_share_the_work_exactly(tracking_server, storage, tm
         assert all(t.state == TrialState.COMPLETE for t in ts), study
     assert_exact_runs(tracking_server, name, studies, TRIALS)
     print(f"cells done per process: {done}")
+
+
+def _worker_settings() -> dict:
+    import dask
+
+    return {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}
+
+
+def test_the_sweeps_own_local_cluster_runs_without_the_profiler():
+    """Its workers share the cores with the cells: the settings must reach the workers."""
+    client, cluster = _start_client(None, 1)
+    try:
+        settings = client.run(_worker_settings)
+    finally:
+        client.close()
+        _close_cluster(cluster)
+    assert list(settings.values()) == [LOCAL_CLUSTER_CONFIG]
