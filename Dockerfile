@@ -21,6 +21,8 @@ RUN useradd --create-home --uid 10001 bench \
     && chown -R bench:bench /home/bench/work
 USER bench
 WORKDIR /home/bench/work
+# numba caches CatBoost's compiled focal kernel here (site-packages is not writable for bench).
+ENV NUMBA_CACHE_DIR=/home/bench/.cache/numba
 
 ENTRYPOINT ["python", "-m", "bench"]
 CMD ["--help"]
