@@ -34,8 +34,6 @@ from ._checks import (
     prepare_labels,
     resolve_labels,
 )
-from ._compiled import HESSIAN_MODES as COMPILED_HESSIAN_MODES
-from ._compiled import catboost_binary_ders
 from ._multiclass import multiclass_grad_hess, multiclass_loss
 from ._start import ce_start, focal_start
 
@@ -53,6 +51,18 @@ __all__ = [
     "native_softmax_hessian_factor",
     "prepare_labels",
 ]
+
+
+def __getattr__(name: str):
+    """The compiled CatBoost kernel, imported on first use: numba costs ~0.5 s to import."""
+    if name in ("catboost_binary_ders", "COMPILED_HESSIAN_MODES"):
+        from . import _compiled
+
+        return {
+            "catboost_binary_ders": _compiled.catboost_binary_ders,
+            "COMPILED_HESSIAN_MODES": _compiled.HESSIAN_MODES,
+        }[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _inputs(z, y, alpha, gamma):
