@@ -1,8 +1,8 @@
 """Focal loss and cross-entropy for gradient boosting: loss, derivatives, start margins.
 
 numpy/scipy, plus numba for the one kernel called on many small blocks (no booster, MLflow or
-pandas import). Everything is computed in float64 and
-returned as float64, whatever the input dtype.
+pandas import). Everything is computed in float64 and returned as float64, whatever the input
+dtype.
 
 Shapes: binary margins ``z`` have shape (n,) with labels in {0, 1} and ``alpha`` None or a float
 in [0, 1] weighting class 1 (a_t = alpha if y == 1 else 1 - alpha). Multiclass logits have shape

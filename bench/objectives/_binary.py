@@ -73,11 +73,10 @@ def binary_grad_hess(
 
     def rows(i: int, j: int) -> None:
         scratch = np.empty((6, min(j - i, _CHUNK)))
-        w = None if weight is None else weight[i:j]
         for a in range(i, j, _CHUNK):
             b = min(a + _CHUNK, j)
             _block(
-                z[a:b], sign[a:b], None if w is None else w[a - i : b - i], gamma, hessian,
+                z[a:b], sign[a:b], None if weight is None else weight[a:b], gamma, hessian,
                 grad[a:b], hess[a:b], *scratch[:, : b - a],
             )  # fmt: skip
 
