@@ -106,12 +106,8 @@ def _block(z, s, w, g, hessian, grad, hess, u, e, r, logp, p, q) -> None:
     np.reciprocal(r, out=r)  # r = 1 / (1 + e)
     np.minimum(u, 0.0, out=q)
     np.subtract(q, logp, out=logp)  # log p_t = min(u, 0) - log1p(e)
-    neg = u < 0.0
     np.multiply(e, r, out=e)  # e r = exp(-|u|) / (1 + exp(-|u|))
-    np.copyto(p, r)
-    np.copyto(p, e, where=neg)  # p_t = r (u >= 0) or e r (u < 0)
-    np.copyto(q, e)
-    np.copyto(q, r, where=neg)  # q = e r (u >= 0) or r (u < 0)
+    _swap_where_negative(u, r, e, p, q)  # p_t = r, q = e r; swapped where u < 0
     # a_t q^g into u (no longer needed after log q below)
     if g == 0.0:
         aqg = w  # None means 1
@@ -148,3 +144,18 @@ def _block(z, s, w, g, hessian, grad, hess, u, e, r, logp, p, q) -> None:
         hess *= aqg
     if hessian != "exact":
         np.maximum(hess, HESSIAN_EPS, out=hess)
+
+
+def _swap_where_negative(u, a, b, first, second) -> None:
+    """first, second = (a, b) where u >= 0 and (b, a) where u < 0, branch-free on the bits.
+
+    With m all ones where u's sign bit is set: x = (a ^ b) & m, first = a ^ x, second = b ^ x.
+    Five integer passes instead of two masked copies, which cost 4-7x a plain pass. At
+    u = -0.0 the swap is harmless (there a == b).
+    """
+    ub, ab, bb, fb, sb = (x.view(np.int64) for x in (u, a, b, first, second))
+    np.right_shift(ub, 63, out=sb)  # m: arithmetic shift of the sign bit
+    np.bitwise_xor(ab, bb, out=fb)
+    np.bitwise_and(fb, sb, out=fb)  # x
+    np.bitwise_xor(bb, fb, out=sb)
+    np.bitwise_xor(ab, fb, out=fb)
