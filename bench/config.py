@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,3 +159,16 @@ def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfi
         return SweepConfig.model_validate(data)
     except ValidationError as err:
         raise BenchError(_format_error(err, source)) from None
+
+
+def default_tracking_uri(runs_dir: str) -> str:
+    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(cfg: SweepConfig) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the local store under runs/."""
+    return (
+        cfg.tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or default_tracking_uri(cfg.runs_dir)
+    )

@@ -8,21 +8,18 @@ continue from the Optuna storage.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import os
-import queue
 import shlex
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import SweepConfig, build_config, config_hash, scientific_settings
+from bench import local_pool
+from bench.config import SweepConfig, config_hash, resolve_tracking_uri, scientific_settings
 from bench.errors import BenchError
-from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
+from bench.local_pool import Event, LocalPool
+from bench.processes import BUSY_RETRY_S, usable_cores
 from bench.progress import SweepProgress, print_summary
 from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
 from bench.studies import default_storage_url, open_storage
@@ -105,18 +102,6 @@ def estimated_cost(booster: str, strategy: str, meta) -> float:
     return cost
 
 
-def default_tracking_uri(runs_dir: str) -> str:
-    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
-
-
-def resolve_tracking_uri(cfg: SweepConfig) -> str:
-    return (
-        cfg.tracking_uri
-        or os.environ.get("MLFLOW_TRACKING_URI")
-        or default_tracking_uri(cfg.runs_dir)
-    )
-
-
 def artifact_location(tracking_uri: str, runs_dir: str) -> str | None:
     """Local stores keep artifacts under runs/; a server decides for itself."""
     if tracking_uri.startswith(("http://", "https://", "databricks")):
@@ -130,87 +115,22 @@ def threads_per_worker(workers: int, threads: int | None) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# local executor
+# in-process executor (one worker; several run in bench.local_pool)
 # ---------------------------------------------------------------------------------------
-Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
-
-_worker_tracker: Tracker | None = None
-_worker_events: Any = None
-
-
-def _init_worker(events, tracking_uri: str) -> None:
-    global _worker_tracker, _worker_events
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _worker_tracker = Tracker(tracking_uri)
-    _worker_events = events
-
-
-def _run_in_worker(cell: Cell, ctx: CellContext) -> CellResult:
-    assert _worker_tracker is not None
-    _worker_events.put(("start", cell.key, cell.run_name))
-    try:
-        return run_cell(
-            cell, ctx, _worker_tracker, lambda c, n: _worker_events.put(("trial", c.key, n))
-        )
-    finally:
-        with contextlib.suppress(TrackingError):
-            _worker_tracker.flush()
-
-
-def run_local(
-    cells: list[Cell], ctx: CellContext, workers: int, on_event: Callable[[Event], None]
+def run_inline(
+    cells: list[Cell], ctx: CellContext, on_event: Callable[[Event], None]
 ) -> list[CellResult]:
-    if workers == 1:
-        tracker = Tracker(ctx.tracking_uri)
-        results = []
-        try:
-            for cell in cells:
-                on_event(("start", cell.key, cell.run_name))
-                result = run_cell(cell, ctx, tracker, lambda c, n: on_event(("trial", c.key, n)))
-                on_event(("done", result))
-                results.append(result)
-        finally:
-            tracker.close()
-        return results
-
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    mpctx = mp.get_context("spawn")
-    events = mpctx.Queue()
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=mpctx,
-        initializer=_init_worker,
-        initargs=(events, ctx.tracking_uri),
-    )
-    results: list[CellResult | None] = [None] * len(cells)
-    index = {pool.submit(_run_in_worker, cell, ctx): i for i, cell in enumerate(cells)}
-    pending = set(index)
-
-    def drain() -> None:
-        while True:
-            try:
-                on_event(events.get_nowait())
-            except queue.Empty:
-                return
-
+    tracker = Tracker(ctx.tracking_uri)
+    results = []
     try:
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            drain()
-            for fut in done:
-                result = fut.result()  # TrackingError propagates and stops the sweep
-                on_event(("done", result))
-                results[index[fut]] = result
-        drain()
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return [r for r in results if r is not None]
+        for cell in cells:
+            on_event(("start", cell.key, cell.run_name))
+            result = run_cell(cell, ctx, tracker, lambda c, n: on_event(("trial", c.key, n)))
+            on_event(("done", result))
+            results.append(result)
+    finally:
+        tracker.close()
+    return results
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,7 +148,21 @@ def _command_line(cfg: SweepConfig, plan: SweepPlan) -> str:
     return shlex.join(parts)
 
 
-def run_sweep(cfg: SweepConfig, console=None) -> int:
+def run_sweep(cfg: SweepConfig, console=None, pool: LocalPool | None = None) -> int:
+    """Plan, prepare the stores, run every unfinished cell, print the summary.
+
+    ``pool``: local workers the caller started early (``local_pool.start_for``) so their
+    imports overlapped its own; started here otherwise. It is closed here either way.
+    """
+    pool = pool or local_pool.start_for(cfg)
+    try:
+        return _run_sweep(cfg, console, pool)
+    finally:
+        if pool is not None:
+            pool.close(kill=True)  # after an error; a no-op after the close in _run_sweep
+
+
+def _run_sweep(cfg: SweepConfig, console, pool: LocalPool | None) -> int:
     plan = plan_sweep(cfg)
     runs_dir = Path(cfg.runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -251,9 +185,16 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
         if run.info.status == "FINISHED"
     }
     todo = [c for c in plan.cells if c.key not in finished]
-    workers = cfg.workers or max(1, min(usable_cores(), len(todo)))
-    if cfg.dask_local:
-        workers = cfg.dask_local
+    if pool is not None and todo:
+        pool.store_ready()
+        workers = min(pool.workers, len(todo))
+    elif pool is not None:
+        pool.close(kill=True)  # nothing to run: do not wait for its imports
+        pool, workers = None, 1
+    elif cfg.scheduler or cfg.dask_local:
+        workers = cfg.dask_local or cfg.workers or max(1, min(usable_cores(), len(todo)))
+    else:
+        workers = 1
     threads = threads_per_worker(workers, cfg.threads)
     ctx = CellContext(
         config=cfg,
@@ -281,10 +222,14 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
 
         def execute(cells: list[Cell]) -> list[CellResult]:
             return run_dask(cells, ctx, cfg.scheduler, cfg.dask_local, progress.on_event)
+    elif pool is not None:
+
+        def execute(cells: list[Cell]) -> list[CellResult]:
+            return pool.run(cells, ctx, progress.on_event)
     else:
 
         def execute(cells: list[Cell]) -> list[CellResult]:
-            return run_local(cells, ctx, workers, progress.on_event)
+            return run_inline(cells, ctx, progress.on_event)
 
     try:
         with progress:
@@ -295,14 +240,16 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
                 time.sleep(BUSY_RETRY_S)
                 retried = {r.key: r for r in execute(busy)}
                 results = [retried.get(r.key, r) for r in results]
-        tracker.cell_runs(experiment_id, delete_duplicates=True)
+        if pool is not None:
+            pool.close(kill=True)  # idle now, and every cell's writes were flushed
+        parents = tracker.cell_runs(experiment_id, delete_duplicates=True)
     except TrackingError as err:
         progress.error(f"sweep stopped: {err}")
         progress.error("finished cells are kept; re-run the same command to resume")
         return 3
     finally:
         tracker.close()
-    print_summary(tracker, experiment_id, cfg.target, progress.console)
+    print_summary(list(parents.values()), cfg.target, progress.console)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         progress.error(f"cell {r.run_name} failed: {r.error.splitlines()[0] if r.error else ''}")
@@ -310,28 +257,3 @@ def run_sweep(cfg: SweepConfig, console=None) -> int:
         progress.error(f"{len(failed)} cell(s) failed; re-run the same command to retry them")
         return 1
     return 0
-
-
-def run_from_cli(args) -> int:
-    overrides = {
-        "suite": args.suite,
-        "datasets": args.datasets,
-        "boosters": args.boosters,
-        "strategies": args.strategies,
-        "trials": args.trials,
-        "folds": args.folds,
-        "repeats": args.repeats,
-        "seed": args.seed,
-        "name": args.name,
-        "tracking_uri": args.tracking_uri,
-        "storage": args.storage,
-        "workers": args.workers,
-        "threads": args.threads,
-        "target": args.target,
-        "scheduler": args.scheduler,
-        "dask_local": args.dask_local,
-        "runs_dir": args.runs_dir,
-        "catalogue": args.catalogue,
-    }
-    cfg = build_config(args.config, overrides)
-    return run_sweep(cfg)

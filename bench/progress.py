@@ -120,11 +120,8 @@ class SweepProgress:
             )
 
 
-def summary_frame(tracker, experiment_id: str, target: str) -> pd.DataFrame:
+def summary_frame(runs: list, target: str) -> pd.DataFrame:
     """Mean outer-test target per dataset x (booster, strategy) from finished parent runs."""
-    runs = tracker.search(
-        experiment_id, f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}' and attributes.status = 'FINISHED'"
-    )
     rows = [
         {
             "dataset": r.data.tags.get(rs.TAG_DATASET),
@@ -133,6 +130,7 @@ def summary_frame(tracker, experiment_id: str, target: str) -> pd.DataFrame:
             "score": r.data.metrics.get(rs.TEST_PREFIX + target),
         }
         for r in runs
+        if r.info.status == "FINISHED"
     ]
     if not rows:
         return pd.DataFrame()
@@ -143,8 +141,9 @@ def summary_frame(tracker, experiment_id: str, target: str) -> pd.DataFrame:
     return table[[s for s in STRATEGIES if s in table.columns]]
 
 
-def print_summary(tracker, experiment_id: str, target: str, console: Console) -> None:
-    table_data = summary_frame(tracker, experiment_id, target)
+def print_summary(runs: list, target: str, console: Console) -> None:
+    """The summary table of a sweep's parent runs (one per cell; unfinished ones are left out)."""
+    table_data = summary_frame(runs, target)
     if table_data.empty:
         console.print("no finished cells yet")
         return

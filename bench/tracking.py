@@ -171,16 +171,20 @@ def _metrics(values: Mapping[str, float], ts: int) -> list[Metric]:
     return [Metric(k, float(v), ts, 0) for k, v in values.items() if v is not None]
 
 
-def _open_client(tracking_uri: str, attempts: int = 4) -> MlflowClient:
+def _open_client(tracking_uri: str, schema_ready: bool, attempts: int = 4) -> MlflowClient:
     """An MlflowClient whose store is usable, surviving a concurrent schema creation.
 
     Opening a new database store creates its schema, and two processes doing that at once
     break each other ("table ... already exists", alembic's "expected to match one row").
     Bench processes take turns through a lock beside the store; anything else opening it
-    meanwhile (``mlflow ui``) makes the loser retry once the schema is complete.
+    meanwhile (``mlflow ui``) makes the loser retry once the schema is complete. With
+    ``schema_ready`` (a sweep's workers, opened after the sweep created it) there is nothing to
+    wait for: the workers then check the schema version side by side.
     """
     direct = (
-        tracking_uri.startswith(("sqlite:///", "postgresql")) and ":memory:" not in tracking_uri
+        not schema_ready
+        and tracking_uri.startswith(("sqlite:///", "postgresql"))
+        and ":memory:" not in tracking_uri
     )
     for attempt in range(attempts):
         try:
@@ -203,9 +207,9 @@ def _open_client(tracking_uri: str, attempts: int = 4) -> MlflowClient:
 class Tracker:
     """All MLflow writes of one process. Thread-safe for the background child writer."""
 
-    def __init__(self, tracking_uri: str):
+    def __init__(self, tracking_uri: str, schema_ready: bool = False):
         self.tracking_uri = tracking_uri
-        self.client = self._call("opening the store", _open_client, tracking_uri)
+        self.client = self._call("opening the store", _open_client, tracking_uri, schema_ready)
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
