@@ -8,7 +8,8 @@ cells (trials and refits, from the parent runs' fit_time_s), and the harness ove
     overhead = 1 - summed fit time / (wall time x workers)
 
 i.e. the share of the machine's worker time not spent in a booster (planning, imports,
-dataset slicing, Optuna, MLflow logging, metrics, process start-up).
+dataset slicing, Optuna, MLflow logging, metrics, process start-up), then splits that overhead
+into start-up, tail, time inside cells and time between them (``breakdown``).
 
     python benchmarks/sweep.py                 # the default sweep (minutes)
     python benchmarks/sweep.py --suite smoke --trials 2 --folds 3   # a quick look
@@ -52,35 +53,61 @@ def start_server(store: Path, workers: int):
     return proc, url
 
 
-def fit_seconds(tracking_uri: str) -> tuple[float, int]:
+def cell_runs(tracking_uri: str) -> list:
     client = MlflowClient(tracking_uri)
-    total, cells = 0.0, 0
+    runs = []
     for exp in client.search_experiments():
-        if "bench.sweep" not in exp.tags:
-            continue
-        for run in client.search_runs(
-            [exp.experiment_id], "tags.`bench.role` = 'cell'", max_results=50000
-        ):
-            total += run.data.metrics.get("fit_time_s", 0.0)
-            cells += 1
-    return total, cells
+        if "bench.sweep" in exp.tags:
+            runs += client.search_runs(
+                [exp.experiment_id], "tags.`bench.role` = 'cell'", max_results=50000
+            )
+    return runs
+
+
+def breakdown(runs: list, started: float, ended: float, workers: int) -> dict[str, float]:
+    """Where the machine's worker-seconds went, from the parent runs' own timestamps.
+
+    start-up: launch to the first cell of each worker; tail: each worker's last cell to exit;
+    in cells: a cell's run span minus its booster time (logging, Optuna, metrics, splits);
+    between cells: what is left (claims, dataset loading, the pool handing out work).
+    """
+    starts = sorted(r.info.start_time / 1000 for r in runs)[:workers]
+    ends = sorted(r.info.end_time / 1000 for r in runs)[-workers:]
+    span = sum((r.info.end_time - r.info.start_time) / 1000 for r in runs)
+    fit = sum(r.data.metrics.get("fit_time_s", 0.0) for r in runs)
+    parts = {
+        "start-up": sum(s - started for s in starts),
+        "tail": sum(ended - e for e in ends),
+        "in cells": span - fit,
+    }
+    parts["between cells"] = (ended - started) * workers - fit - sum(parts.values())
+    return parts
 
 
 def one_sweep(label: str, runs_dir: Path, tracking_uri: str, extra: list[str], workers: int):
     cmd = [sys.executable, "-m", "bench", "run", "--runs-dir", str(runs_dir)]
     cmd += ["--tracking-uri", tracking_uri, "--workers", str(workers), *extra]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    t0 = time.perf_counter()
+    started = time.time()
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
+    ended = time.time()
+    wall = ended - started
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{label}: sweep failed with exit code {out.returncode}")
-    fit, cells = fit_seconds(tracking_uri)
+    runs = cell_runs(tracking_uri)
+    fit = sum(r.data.metrics.get("fit_time_s", 0.0) for r in runs)
     overhead = 1 - fit / (wall * workers)
     print(
-        f"{label:<14} cells={cells:<4} wall={wall:7.1f}s  fit+predict={fit:7.1f}s  "
+        f"{label:<14} cells={len(runs):<4} wall={wall:7.1f}s  fit+predict={fit:7.1f}s  "
         f"workers={workers}  overhead={overhead:6.1%}",
+        flush=True,
+    )
+    machine = wall * workers
+    parts = breakdown(runs, started, ended, workers)
+    print(
+        "  overhead, worker-seconds (share of wall x workers): "
+        + ", ".join(f"{k} {v:.1f} ({v / machine:.1%})" for k, v in parts.items()),
         flush=True,
     )
     return wall, fit, overhead
