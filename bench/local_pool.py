@@ -46,8 +46,9 @@ def _init_worker(
     from bench.boosters import get_adapter
     from bench.tracking import Tracker
 
-    for name in boosters:  # importing a booster library costs 0.2-0.7 s: do it now
-        get_adapter(name)
+    for name in boosters:  # importing a booster library costs 0.2-0.7 s: now, not mid-cell
+        with contextlib.suppress(ValueError):  # an unknown name: the parent's plan reports it
+            get_adapter(name)
     while not store_ready.wait(STORE_WAIT_S):
         pass  # the parent's death kills this process (die_with_parent)
     _tracker = Tracker(tracking_uri, schema_ready=True)

@@ -181,7 +181,7 @@ def _open_client(tracking_uri: str, schema_ready: bool, attempts: int = 4) -> Ml
     ``schema_ready`` (a sweep's workers, opened after the sweep created it) there is nothing to
     wait for: the workers then check the schema version side by side.
     """
-    direct = (
+    needs_lock = (
         not schema_ready
         and tracking_uri.startswith(("sqlite:///", "postgresql"))
         and ":memory:" not in tracking_uri
@@ -190,7 +190,7 @@ def _open_client(tracking_uri: str, schema_ready: bool, attempts: int = 4) -> Ml
         try:
             with (
                 claims.exclusive(tracking_uri, "mlflow-schema")
-                if direct
+                if needs_lock
                 else contextlib.nullcontext()
             ):
                 client = MlflowClient(tracking_uri)
