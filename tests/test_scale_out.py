@@ -238,7 +238,7 @@ def _victim(bench: psutil.Process, storage: str, sweep: str):
 
 def test_a_killed_dask_worker_costs_only_its_unfinished_work(tracking_server, storage, tmp_path):
     name = f"kill-{uuid.uuid4().hex[:6]}"
-    trials = 3
+    trials = 12  # cells long enough (seconds) for the poll below to catch one on a fast machine
     args = sweep_cmd(tmp_path, name, storage, tracking_server, "--trials", str(trials))
     log = tmp_path / "sweep.log"
     proc = popen_cli([*args, "--folds", str(FOLDS), "--dask-local", "2"], log)
