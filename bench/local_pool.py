@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
 
-STORE_WAIT_S = 1.0  # a waiting worker re-checks that its parent is alive this often
+STORE_WAIT_S = 1.0  # workers wait for the store in slices (the parent's death kills them)
 
 _tracker: Tracker | None = None
 _events: Any = None

@@ -105,8 +105,8 @@ def thresholded_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict
     ~50 ms a cell through their per-call input validation.
     """
     y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
-    cells = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
-    cm = cells.reshape(n_classes, n_classes).astype(np.float64)  # rows: truth, columns: decision
+    counts = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
+    cm = counts.reshape(n_classes, n_classes).astype(np.float64)  # rows: truth, columns: decision
     tp = np.diag(cm)
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
     precision = _ratio(tp, predicted)
