@@ -14,11 +14,13 @@ import functools
 import json
 import os
 import platform
+import posixpath
 import queue
 import re
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sqlalchemy import event
@@ -210,6 +213,7 @@ class Tracker:
     def __init__(self, tracking_uri: str, schema_ready: bool = False):
         self.tracking_uri = tracking_uri
         self.client = self._call("opening the store", _open_client, tracking_uri, schema_ready)
+        self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for finish_cell
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -223,6 +227,20 @@ class Tracker:
                 f"MLflow at {redact(self.tracking_uri)} failed while {what}: "
                 f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
             ) from err
+
+    def _log_text(self, run_id: str, text: str) -> None:
+        """The predictions artifact, to the artifact URI the run was created (or reopened) with:
+        ``MlflowClient.log_text`` would first fetch the whole run to find it (a request)."""
+        uri = self._artifact_uris.pop(run_id, None)
+        if uri is None:
+            self.client.log_text(run_id, text, rs.PREDICTIONS_ARTIFACT)
+            return
+        folder, name = posixpath.split(rs.PREDICTIONS_ARTIFACT)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(text, encoding="utf-8")
+            repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+            repo.log_artifact(str(path), folder or None)
 
     def _log_batch(self, run_id: str, params=(), tags=(), metrics=()) -> None:
         params, tags, metrics = list(params), list(tags), list(metrics)
@@ -322,6 +340,7 @@ class Tracker:
             if run.info.status == "FINISHED":
                 return run.info.run_id, "finished"
             self._call("reopening a run", self.client.update_run, run.info.run_id, "RUNNING")
+            self._artifact_uris[run.info.run_id] = run.info.artifact_uri
             return run.info.run_id, "reopened"
         all_tags = {**tags, rs.ROLE: rs.ROLE_CELL, rs.TAG_CELL_KEY: cell_key}
         run = self._call(
@@ -331,6 +350,7 @@ class Tracker:
             tags=all_tags,
             run_name=run_name,
         )
+        self._artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id, "new"
 
     def finish_cell(
@@ -342,17 +362,12 @@ class Tracker:
         predictions_csv: str,
     ) -> None:
         self.flush()
-        self._call(
-            "uploading predictions",
-            self.client.log_text,
-            run_id,
-            predictions_csv,
-            rs.PREDICTIONS_ARTIFACT,
-        )
+        self._call("uploading predictions", self._log_text, run_id, predictions_csv)
         self._log_batch(run_id, _params(params), _tags(tags), _metrics(metrics, _now_ms()))
         self._call("finishing a run", self.client.set_terminated, run_id, "FINISHED")
 
     def fail_cell(self, run_id: str, error: str) -> None:
+        self._artifact_uris.pop(run_id, None)
         self.flush()
         self._log_batch(run_id, tags=_tags({rs.TAG_ERROR: error[:5000]}))
         self._call("marking a run failed", self.client.set_terminated, run_id, "FAILED")
