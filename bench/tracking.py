@@ -232,7 +232,7 @@ class Tracker:
         """The predictions artifact, to the artifact URI the run was created (or reopened) with:
         ``MlflowClient.log_text`` would first fetch the whole run to find it (a request)."""
         uri = self._artifact_uris.pop(run_id, None)
-        if uri is None:
+        if uri is None or self.tracking_uri.startswith("databricks"):  # MLflow adds a profile
             self.client.log_text(run_id, text, rs.PREDICTIONS_ARTIFACT)
             return
         folder, name = posixpath.split(rs.PREDICTIONS_ARTIFACT)
