@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import local_pool
 from bench.config import SweepConfig, config_hash, resolve_tracking_uri, scientific_settings
 from bench.errors import BenchError
-from bench.local_pool import Event, LocalPool
+from bench.local_pool import Event, LocalPool, start_for
 from bench.processes import BUSY_RETRY_S, usable_cores
 from bench.progress import SweepProgress, print_summary
 from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
@@ -151,10 +150,10 @@ def _command_line(cfg: SweepConfig, plan: SweepPlan) -> str:
 def run_sweep(cfg: SweepConfig, console=None, pool: LocalPool | None = None) -> int:
     """Plan, prepare the stores, run every unfinished cell, print the summary.
 
-    ``pool``: local workers the caller started early (``local_pool.start_for``) so their
+    ``pool``: local workers the caller started early (``start_for``) so their
     imports overlapped its own; started here otherwise. It is closed here either way.
     """
-    pool = pool or local_pool.start_for(cfg)
+    pool = pool or start_for(cfg)
     try:
         return _run_sweep(cfg, console, pool)
     finally:

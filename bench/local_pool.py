@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
 
-STORE_WAIT_S = 1.0  # workers wait for the store in slices (the parent's death kills them)
-
 _tracker: Tracker | None = None
 _events: Any = None
 
@@ -49,8 +47,7 @@ def _init_worker(
     for name in boosters:  # importing a booster library costs 0.2-0.7 s: now, not mid-cell
         with contextlib.suppress(ValueError):  # an unknown name: the parent's plan reports it
             get_adapter(name)
-    while not store_ready.wait(STORE_WAIT_S):
-        pass  # the parent's death kills this process (die_with_parent)
+    store_ready.wait()  # should the parent die first, die_with_parent ends this wait
     _tracker = Tracker(tracking_uri, schema_ready=True)
     _events = events
 
