@@ -32,9 +32,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
+from bench.cells import Cell, CellContext, CellResult
 from bench.errors import BenchError
 from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
-from bench.protocol import Cell, CellContext, CellResult, run_cell
+from bench.protocol import run_cell
 from bench.tracking import Tracker, TrackingError
 
 TOPIC = "bench-progress"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cells import Cell, CellContext, CellResult, cell_key, get_dataset
 from bench.config import SweepConfig, config_hash, resolve_tracking_uri, scientific_settings
 from bench.errors import BenchError
 from bench.local_pool import Event, LocalPool, start_for
 from bench.processes import BUSY_RETRY_S, usable_cores
 from bench.progress import SweepProgress, print_summary
-from bench.protocol import Cell, CellContext, CellResult, cell_key, get_dataset, run_cell
 from bench.studies import default_storage_url, open_storage
 from bench.tracking import Tracker, TrackingError, redact, use_wal_journal
 
@@ -119,6 +119,8 @@ def threads_per_worker(workers: int, threads: int | None) -> int:
 def run_inline(
     cells: list[Cell], ctx: CellContext, on_event: Callable[[Event], None]
 ) -> list[CellResult]:
+    from bench.protocol import run_cell  # the cell code: only the process that runs cells
+
     tracker = Tracker(ctx.tracking_uri)
     results = []
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 THRESHOLD_FREE = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
 THRESHOLDED = ("f1", "mcc", "balanced_accuracy", "gmean", "precision", "recall")
@@ -64,6 +63,10 @@ def brier(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 def threshold_free_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    # Imported here: scikit-learn costs ~1 s to import, and processes that only need the
+    # metric names (the sweep's parent, the report, the CLI) should not pay for it.
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
     y, proba = _check(y, proba)
     k = proba.shape[1]
     labels = np.arange(k)

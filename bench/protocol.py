@@ -12,7 +12,6 @@ The outer-test rows reach the booster exactly once: in the final ``predict_proba
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
@@ -29,57 +28,12 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from bench import runschema as rs
 from bench import strategies, studies
 from bench.boosters import StoppingRule, get_adapter
+from bench.cells import Cell, CellContext, CellResult, get_dataset
 from bench.claims import claim
 from bench.config import InnerConfig, SweepConfig
-from bench.datasets import Dataset, load_catalogue, load_dataset
+from bench.datasets import Dataset
 from bench.metrics import LOWER_IS_BETTER, choose_threshold, metric_bundle, score_function
 from bench.tracking import Tracker, TrackingError, environment_tags
-
-
-@dataclass(frozen=True)
-class Cell:
-    dataset: str
-    booster: str
-    strategy: str
-    repeat: int
-    fold: int
-    key: str
-
-    @property
-    def run_name(self) -> str:
-        return f"{self.dataset}/{self.booster}/{self.strategy}/r{self.repeat}f{self.fold}"
-
-
-def cell_key(
-    config_hash: str, dataset: str, booster: str, strategy: str, repeat: int, fold: int
-) -> str:
-    blob = json.dumps([config_hash, dataset, booster, strategy, repeat, fold])
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-@dataclass(frozen=True)
-class CellContext:
-    """Everything a worker needs besides the cell; small and picklable."""
-
-    config: SweepConfig
-    sweep: str
-    experiment_id: str
-    tracking_uri: str
-    storage_url: str
-    catalogue_path: str
-    threads: int
-
-
-@dataclass
-class CellResult:
-    key: str
-    run_name: str
-    status: str  # "done" | "skipped" (finished earlier) | "failed" | "busy" (claimed elsewhere)
-    score: float | None = None
-    trials_run: int = 0
-    error: str | None = None
-    fit_time: float = 0.0
-    wall_time: float = 0.0
 
 
 @dataclass
@@ -119,15 +73,6 @@ def inner_splits(
         positions, test_size=inner.valid_fraction, stratify=y, random_state=seed
     )
     return [(np.sort(train), np.sort(valid))]
-
-
-@functools.cache
-def _catalogue(path: str):
-    return load_catalogue(path)
-
-
-def get_dataset(catalogue_path: str, name: str) -> Dataset:
-    return load_dataset(_catalogue(catalogue_path), name)
 
 
 def evaluate_inner(

@@ -7,8 +7,18 @@ XGBoost <= 1.10, CatBoost binary Python focal <= 1.5. Also prints CatBoost nativ
 native Logloss, and the focal grad/hess kernel against a plain numpy logloss gradient, so a
 missed target can be split into kernel time and library overhead.
 
+Two floors show what no objective code can remove (no implementation can beat them):
+
+- LightGBM / XGBoost, "focal, replayed (cost 0)": the focal gradients of the run before it,
+  handed back round by round with no computation. Same trees as live focal, so its ratio is
+  the cost of growing focal trees plus the library's custom-objective path alone.
+- CatBoost, "null python objective": a Python objective that returns a ready-made array.
+  Its ratio is the cost of CatBoost's Python-callback machinery alone (symmetric trees of one
+  depth cost the same whatever the derivatives).
+
     python benchmarks/objectives.py            # 200k x 50, ~3% positives, 200 rounds, 3 repeats
     python benchmarks/objectives.py --quick    # smoke run (20k rows, 30 rounds, 1 repeat)
+    python benchmarks/objectives.py --threads 1   # one thread a booster, as in a 2-worker sweep
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -29,11 +41,13 @@ from scipy.special import expit  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
 from bench import objectives  # noqa: E402
-from bench.boosters import LossSpec, get_adapter  # noqa: E402
+from bench.boosters import LossSpec, _catboost, _common, get_adapter  # noqa: E402
 
 NATIVE = "ce (native)"
 FOCAL = "focal (python)"
 CE_CALLABLE = "ce via callable (g=0)"
+REPLAYED = "focal, replayed (cost 0)"
+NULL_CALLBACK = "null python objective"
 TREES = {  # same tree settings for every objective of a library
     "lightgbm": {"learning_rate": 0.1, "num_leaves": 31, "min_sum_hessian_in_leaf": 1e-3},
     "xgboost": {"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1e-3},
@@ -56,6 +70,68 @@ def _time_fit(booster: str, X, y, loss: LossSpec, rounds: int, threads: int) -> 
         X, y, n_classes=2, params=TREES[booster], loss=loss, rounds=rounds, n_threads=threads
     )
     return time.perf_counter() - w0, time.process_time() - c0
+
+
+@contextlib.contextmanager
+def _patched(obj, name: str, value) -> Iterator[None]:
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+def _recording(tape: list) -> contextlib.AbstractContextManager:
+    """The adapters' focal kernel, with every round's (grad, hess) appended to ``tape``."""
+    real = _common.focal_kernel
+
+    def factory(*args, **kwargs):
+        kernel = real(*args, **kwargs)
+
+        def record(z):
+            out = kernel(z)
+            tape.append(out)
+            return out
+
+        return record
+
+    return _patched(_common, "focal_kernel", factory)
+
+
+def _replaying(tape: list) -> contextlib.AbstractContextManager:
+    """A focal "kernel" that hands back the recorded rounds and computes nothing."""
+
+    def factory(*_args, **_kwargs):
+        rounds = iter(tape)
+        return lambda _z: next(rounds)
+
+    return _patched(_common, "focal_kernel", factory)
+
+
+def _null_callback() -> contextlib.AbstractContextManager:
+    """CatBoost's Python objective returning a ready-made (n, 2) array: the callback floor."""
+    ready = np.tile([0.01, -0.25], (1 << 20, 1))
+
+    def calc_ders_range(self, approxes, targets, weights):
+        return ready[: len(approxes)]
+
+    return _patched(_catboost._BinaryFocal, "calc_ders_range", calc_ders_range)
+
+
+def _time_case(booster: str, name: str, X, y, loss: LossSpec, rounds: int, threads: int, tapes):
+    """_time_fit, under the instrumentation a floor case needs (see the module docstring)."""
+    if name == FOCAL and booster in tapes:  # record the gradients the replay will hand back
+        tapes[booster].clear()
+        with _recording(tapes[booster]):
+            return _time_fit(booster, X, y, loss, rounds, threads)
+    if name == REPLAYED:
+        with _replaying(tapes[booster]):
+            return _time_fit(booster, X, y, loss, rounds, threads)
+    if name == NULL_CALLBACK:
+        with _null_callback():
+            return _time_fit(booster, X, y, loss, rounds, threads)
+    return _time_fit(booster, X, y, loss, rounds, threads)
 
 
 def _kernel_times(y: np.ndarray, repeats: int = 20) -> dict[str, float]:
@@ -115,20 +191,30 @@ def main() -> None:
 
     ce_callable = LossSpec("focal", alpha=None, gamma=0.0, hessian=guard)
     cases: list[tuple[str, str, LossSpec]] = []
+    tapes: dict[str, list] = {}  # booster -> the last focal run's (grad, hess) per round
     for b in args.boosters.split(","):
         cases += [(b, NATIVE, LossSpec("ce")), (b, FOCAL, focal), (b, CE_CALLABLE, ce_callable)]
         if b == "catboost":
             native = LossSpec("focal", alpha=0.25, gamma=2.0, implementation="native")
-            cases.append((b, "focal (native)", native))
+            cases += [(b, "focal (native)", native), (b, NULL_CALLBACK, focal)]
+        else:
+            tapes[b] = []
+            cases.append((b, REPLAYED, focal))
     times: dict[tuple[str, str], list[tuple[float, float]]] = {(b, k): [] for b, k, _ in cases}
     for r in range(repeats):  # interleaved, order rotated each repeat: no position bias
-        for b, name, loss in cases[r % len(cases) :] + cases[: r % len(cases)]:
-            wall, cpu = _time_fit(b, X, y, loss, rounds, args.threads)
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
+        # a replay needs this repeat's recording first: move it right after its live focal run
+        replays = [c for c in order if c[1] == REPLAYED]
+        order = [c for c in order if c[1] != REPLAYED]
+        for c in replays:
+            order.insert(order.index((c[0], FOCAL, focal)) + 1, c)
+        for b, name, loss in order:
+            wall, cpu = _time_case(b, name, X, y, loss, rounds, args.threads, tapes)
             times[(b, name)].append((wall, cpu))
-            print(f"  repeat {r + 1}: {b:<9} {name:<22} wall {wall:7.2f} s  cpu {cpu:7.2f} s")
+            print(f"  repeat {r + 1}: {b:<9} {name:<25} wall {wall:7.2f} s  cpu {cpu:7.2f} s")
 
     print(
-        f"\n{'library':<9} {'objective':<22} {'wall s':>7} {'/native':>8} "
+        f"\n{'library':<9} {'objective':<25} {'wall s':>7} {'/native':>8} "
         f"{'cpu s':>7} {'/native':>8}   target"
     )
     targets = {"lightgbm": 1.10, "xgboost": 1.10, "catboost": 1.5}
@@ -144,13 +230,15 @@ def main() -> None:
             ]
             target = f"<= {targets[b]:.2f}: wall {verdicts[0]}, cpu {verdicts[1]}"
         print(
-            f"{b:<9} {name:<22} {wall:7.2f} {wall / base_w:8.3f} "
+            f"{b:<9} {name:<25} {wall:7.2f} {wall / base_w:8.3f} "
             f"{cpu:7.2f} {cpu / base_c:8.3f}   {target}"
         )
     print(
         f"\n'{CE_CALLABLE}' grows the same trees as native ce, so its ratio is the pure cost of"
-        " the Python objective path; focal over it is the effect of different trees. On a shared"
-        " machine trust the CPU-time ratios: wall time also counts waiting for other processes."
+        f" the Python objective path. '{REPLAYED}' grows the focal trees with no objective"
+        f" computation and '{NULL_CALLBACK}' pays CatBoost's callbacks with none: no focal"
+        " objective can be faster than these floors. On a shared machine trust the CPU-time"
+        " ratios: wall time also counts waiting for other processes."
     )
 
 

@@ -22,7 +22,7 @@ from bench.datasets import (
     load_dataset,
     resolve_catalogue_path,
 )
-from bench.datasets.schema import SyntheticSpec
+from bench.datasets.schema import IMBLEARN_ZENODO_SETS, SyntheticSpec
 from bench.datasets.sources import _keel, _openml, _synthetic, _zenodo
 from bench.errors import BenchError
 from bench.imbalance import TIER_ORDER, imbalance_ratio
@@ -294,11 +294,24 @@ def test_catalogue_mistakes_name_file_entry_and_key(tmp_path):
             "dataset:\n  foo: {source: sklearn, loader: iris}\n",
             r"unknown top-level key 'dataset'",
         ),
+        "unknown zenodo set": (
+            "datasets:\n  foo: {source: zenodo, name: mammograpy}\n",
+            r"dataset 'foo'.*unknown imbalanced-learn set 'mammograpy' \(known: ecoli, .*mammography",
+        ),
     }
     for text, pattern in cases.values():  # keys say what each case is about
         path = write_catalogue(tmp_path, text)
         with pytest.raises(BenchError, match=pattern):
             load_catalogue(path)
+
+
+def test_zenodo_names_match_the_installed_imbalanced_learn():
+    """The catalogue checks zenodo names against a copy (no imbalanced-learn import at parse
+    time); the copy must be imbalanced-learn's list, in its order (a set's id is its position)."""
+    from imblearn.datasets._zenodo import MAP_NAME_ID
+
+    assert list(IMBLEARN_ZENODO_SETS) == list(MAP_NAME_ID)
+    assert [MAP_NAME_ID[n] for n in IMBLEARN_ZENODO_SETS] == list(range(1, 28))
 
 
 def test_unknown_suite_and_dataset_suggest_close_names():

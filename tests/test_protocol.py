@@ -9,6 +9,7 @@ import pytest
 import bench.execution as execution
 import bench.protocol as protocol
 from bench import runschema as rs
+from bench.cells import get_dataset
 from bench.cli import main
 from bench.config import build_config
 from tests.sweep_helpers import REPO, all_runs, children, parents, smoke_datasets
@@ -66,7 +67,7 @@ def record(monkeypatch):
     log: list = []
     cells: list = []
     real_get = protocol.get_adapter
-    real_run_cell = execution.run_cell
+    real_run_cell = protocol.run_cell
 
     def run_cell(cell, *a, **kw):
         log.append(("cell", cell, None))
@@ -77,7 +78,7 @@ def record(monkeypatch):
         monkeypatch.setattr(
             protocol, "get_adapter", lambda name: Recorder(real_get(name), log, fail_first)
         )
-        monkeypatch.setattr(execution, "run_cell", run_cell)
+        monkeypatch.setattr(protocol, "run_cell", run_cell)  # run_inline imports it per call
         return log
 
     return install
@@ -87,7 +88,7 @@ def test_outer_test_rows_reach_the_booster_only_in_the_final_predict(tmp_path, r
     log = record()
     cfg = _config(tmp_path)
     assert execution.run_sweep(cfg) == 0
-    dataset = protocol.get_dataset(str(REPO / "datasets.yaml"), cfg.datasets[0])
+    dataset = get_dataset(str(REPO / "datasets.yaml"), cfg.datasets[0])
     by_cell: dict = {}
     current = None
     for kind, rows, valid in log:
