@@ -11,6 +11,13 @@ i.e. the share of the machine's worker time not spent in a booster (planning, im
 dataset slicing, Optuna, MLflow logging, metrics, process start-up), then splits that overhead
 into start-up, tail, time inside cells and time between them (``breakdown``).
 
+It then prints the floor that the required work alone puts under the overhead (``floor``):
+re-logging a sample of the sweep's own cells (parent run, one child run per trial, the
+predictions artifact) through bench's Tracker, CPU of this process plus the MLflow server's,
+scaled to all cells; the CPU of importing what the parent and each worker need; and, for a
+new SQLite store, creating its schema. On 2 cores a server and the workers share the CPU, so
+the server's work counts, overlapped with training or not.
+
     python benchmarks/sweep.py                 # the default sweep (minutes)
     python benchmarks/sweep.py --suite smoke --trials 2 --folds 3   # a quick look
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -26,9 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import mlflow
+import psutil
 from mlflow.tracking import MlflowClient
 
+from bench import runschema as rs
 from bench import ui
+from bench.tracking import Tracker, use_wal_journal
 from bench.ui import mlflow_server_argv
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +96,112 @@ def breakdown(runs: list, started: float, ended: float, workers: int) -> dict[st
     return parts
 
 
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its children; 0 without one."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            total += sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _trial_records(client: MlflowClient, parent) -> list[dict]:
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+        max_results=1000,
+    )
+    return [
+        {
+            "number": int(c.data.tags.get(rs.TAG_TRIAL_NUMBER, 0)),
+            "state": c.data.tags.get(rs.TAG_TRIAL_STATE, "COMPLETE"),
+            "run_name": c.info.run_name,
+            "params": c.data.params,
+            "metrics": c.data.metrics,
+            "tags": {},
+            "start_ms": c.info.start_time,
+            "end_ms": c.info.end_time,
+        }
+        for c in children
+    ]
+
+
+def logging_cpu_per_cell(tracking_uri: str, runs: list, server_pid: int | None, sample: int):
+    """CPU seconds (this process + the server) that logging one of these cells costs.
+
+    Copies ``sample`` of the sweep's cells into a scratch experiment, as a worker logs them.
+    """
+    client = MlflowClient(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per artifact read
+    cells = []
+    for parent in runs[:sample]:
+        csv = mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/{rs.PREDICTIONS_ARTIFACT}")
+        cells.append((parent, _trial_records(client, parent), csv))
+    tracker = Tracker(tracking_uri, schema_ready=True)
+    exp = tracker.ensure_experiment("logging-floor", "0", {}, "benchmark", None)
+    cpu0, server0 = time.process_time(), _tree_cpu(server_pid)
+    for i, (parent, trials, csv) in enumerate(cells):
+        run_id, _ = tracker.start_cell(exp, f"floor-{i}", parent.info.run_name, parent.data.tags)
+        for record in trials:
+            tracker.log_trial(exp, run_id, record)
+        tracker.flush()
+        tracker.finish_cell(run_id, parent.data.params, parent.data.metrics, {}, csv)
+    used = time.process_time() - cpu0 + _tree_cpu(server_pid) - server0
+    tracker.close()
+    return used / len(cells)
+
+
+def _import_cpu(code: str) -> float:
+    """CPU seconds of a fresh interpreter running ``code`` (imports), children included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+PARENT_IMPORTS = "import bench.cli, bench.execution"
+WORKER_IMPORTS = (
+    "import bench.local_pool as p, bench.boosters as b\n"
+    "for n in ('lightgbm', 'xgboost', 'catboost'): b.get_adapter(n)\n"
+    "p._preload_cell_imports()"
+)
+
+
+def schema_cpu() -> float:
+    """CPU seconds for creating a new SQLite store's schema (MLflow's migrations)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/schema.db"
+        cpu0 = time.process_time()
+        Tracker(uri).close()
+        use_wal_journal(uri)
+        return time.process_time() - cpu0
+
+
+def floor(runs: list, tracking_uri: str, server_pid, wall: float, workers: int, new_store: bool):
+    """The overhead the required work alone puts under this sweep, by part."""
+    per_cell = logging_cpu_per_cell(tracking_uri, runs, server_pid, sample=min(30, len(runs)))
+    parts = {
+        f"MLflow logging ({1e3 * per_cell:.0f} ms CPU a cell)": per_cell * len(runs),
+        "imports": _import_cpu(PARENT_IMPORTS) + workers * _import_cpu(WORKER_IMPORTS),
+    }
+    if new_store:
+        parts["new store schema"] = schema_cpu()
+    machine = wall * workers
+    total = sum(parts.values())
+    print(
+        "  floor, CPU-seconds (share of wall x workers): "
+        + ", ".join(f"{k} {v:.1f} ({v / machine:.1%})" for k, v in parts.items())
+        + f"; together {total / machine:.1%}",
+        flush=True,
+    )
+
+
 def one_sweep(label: str, runs_dir: Path, tracking_uri: str, extra: list[str], workers: int):
     cmd = [sys.executable, "-m", "bench", "run", "--runs-dir", str(runs_dir)]
     cmd += ["--tracking-uri", tracking_uri, "--workers", str(workers), *extra]
@@ -110,7 +228,7 @@ def one_sweep(label: str, runs_dir: Path, tracking_uri: str, extra: list[str], w
         + ", ".join(f"{k} {v:.1f} ({v / machine:.1%})" for k, v in parts.items()),
         flush=True,
     )
-    return wall, fit, overhead
+    return wall, runs
 
 
 def main() -> None:
@@ -123,13 +241,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         local = tmp / "local"
-        one_sweep("local sqlite", local, f"sqlite:///{local / 'mlflow.db'}", extra, args.workers)
+        uri = f"sqlite:///{local / 'mlflow.db'}"
+        wall, runs = one_sweep("local sqlite", local, uri, extra, args.workers)
+        floor(runs, uri, None, wall, args.workers, new_store=True)
         if not args.skip_http:
             server_dir = tmp / "server"
             server_dir.mkdir()
             proc, url = start_server(server_dir, args.server_workers)
             try:
-                one_sweep(f"http ({args.server_workers}w)", tmp / "http", url, extra, args.workers)
+                label = f"http ({args.server_workers}w)"
+                wall, runs = one_sweep(label, tmp / "http", url, extra, args.workers)
+                floor(runs, url, proc.pid, wall, args.workers, new_store=False)
             finally:
                 ui.stop_process_group(proc)
 
