@@ -14,8 +14,9 @@ into start-up, tail, time inside cells and time between them (``breakdown``).
 It then prints the floor that the required work alone puts under the overhead (``floor``):
 re-logging a sample of the sweep's own cells (parent run, one child run per trial, the
 predictions artifact) through bench's Tracker, CPU of this process plus the MLflow server's,
-scaled to all cells; the CPU of importing what the parent and each worker need; and, for a
-new SQLite store, creating its schema. On 2 cores a server and the workers share the CPU, so
+scaled to all cells; the same cells' Optuna studies replayed into a scratch journal, as a cell
+drives them (ask, user attributes, tell, the counts it checks); the CPU of importing what the
+parent and each worker need; and, for a new SQLite store, creating its schema. On 2 cores a server and the workers share the CPU, so
 the server's work counts, overlapped with training or not.
 
     python benchmarks/sweep.py                 # the default sweep (minutes)
@@ -35,11 +36,12 @@ import time
 from pathlib import Path
 
 import mlflow
+import optuna
 import psutil
 from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
-from bench import ui
+from bench import studies, ui
 from bench.tracking import Tracker, use_wal_journal
 from bench.ui import mlflow_server_argv
 
@@ -157,6 +159,37 @@ def logging_cpu_per_cell(tracking_uri: str, runs: list, server_pid: int | None, 
     return used / len(cells)
 
 
+def optuna_cpu_per_cell(storage_url: str, runs: list, sample: int) -> float:
+    """CPU seconds one cell's study costs, from replaying ``sample`` of the sweep's studies."""
+    source = studies.open_storage(storage_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = studies.open_storage(str(Path(tmp) / "floor.journal"))
+        originals = []
+        for parent in runs[:sample]:
+            name = parent.data.tags[rs.TAG_STUDY]
+            trials = optuna.load_study(study_name=name, storage=source).get_trials()
+            originals.append((name, sorted(trials, key=lambda t: t.number)))
+        cpu0 = time.process_time()
+        for name, trials in originals:
+            study = studies.open_study(scratch, name, "tpe", 0)
+            studies.reap_stale(study)
+            studies.logged_trials(study)
+            for original in trials:
+                studies.counts(study)
+                trial = study.ask(fixed_distributions=original.distributions)
+                for key, value in original.user_attrs.items():
+                    trial.set_user_attr(key, value)
+                if original.state == optuna.trial.TrialState.COMPLETE:
+                    frozen = study.tell(trial, original.value)
+                else:
+                    frozen = study.tell(trial, state=original.state)
+                studies.trial_record(frozen, name)
+            studies.counts(study)
+            study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            _ = study.best_trial
+        return (time.process_time() - cpu0) / len(originals)
+
+
 def _import_cpu(code: str) -> float:
     """CPU seconds of a fresh interpreter running ``code`` (imports), children included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -183,11 +216,17 @@ def schema_cpu() -> float:
         return time.process_time() - cpu0
 
 
-def floor(runs: list, tracking_uri: str, server_pid, wall: float, workers: int, new_store: bool):
+def floor(
+    runs: list, run: tuple[str, Path, int | None], wall: float, workers: int, new_store: bool
+):
     """The overhead the required work alone puts under this sweep, by part."""
-    per_cell = logging_cpu_per_cell(tracking_uri, runs, server_pid, sample=min(30, len(runs)))
+    tracking_uri, runs_dir, server_pid = run
+    sample = min(30, len(runs))
+    per_cell = logging_cpu_per_cell(tracking_uri, runs, server_pid, sample)
+    per_study = optuna_cpu_per_cell(studies.default_storage_url(runs_dir), runs, sample)
     parts = {
         f"MLflow logging ({1e3 * per_cell:.0f} ms CPU a cell)": per_cell * len(runs),
+        f"Optuna ({1e3 * per_study:.0f} ms a cell)": per_study * len(runs),
         "imports": _import_cpu(PARENT_IMPORTS) + workers * _import_cpu(WORKER_IMPORTS),
     }
     if new_store:
@@ -243,7 +282,7 @@ def main() -> None:
         local = tmp / "local"
         uri = f"sqlite:///{local / 'mlflow.db'}"
         wall, runs = one_sweep("local sqlite", local, uri, extra, args.workers)
-        floor(runs, uri, None, wall, args.workers, new_store=True)
+        floor(runs, (uri, local, None), wall, args.workers, new_store=True)
         if not args.skip_http:
             server_dir = tmp / "server"
             server_dir.mkdir()
@@ -251,7 +290,7 @@ def main() -> None:
             try:
                 label = f"http ({args.server_workers}w)"
                 wall, runs = one_sweep(label, tmp / "http", url, extra, args.workers)
-                floor(runs, url, proc.pid, wall, args.workers, new_store=False)
+                floor(runs, (url, tmp / "http", proc.pid), wall, args.workers, new_store=False)
             finally:
                 ui.stop_process_group(proc)
 
