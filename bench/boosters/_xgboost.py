@@ -4,7 +4,7 @@ Facts this relies on (xgboost 3.2, re-checked): ``base_margin`` on a DMatrix ove
 base_score (the estimated intercept for native objectives, 0.5 under the identity link of a
 custom objective), so the start is given as ``base_margin`` on train, validation AND predict
 data; ``custom_metric`` receives margins (start included) under ``obj=`` but probabilities
-under a native objective; native multiclass uses the Hessian max(2 p (1 - p), 1e-6).
+under a native objective; native multiclass uses the Hessian max(2 p (1 - p) w, 1e-16).
 """
 
 from __future__ import annotations
