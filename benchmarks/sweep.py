@@ -16,8 +16,9 @@ re-logging a sample of the sweep's own cells (parent run, one child run per tria
 predictions artifact) through bench's Tracker, CPU of this process plus the MLflow server's,
 scaled to all cells; the same cells' Optuna studies replayed into a scratch journal, as a cell
 drives them (ask, user attributes, tell, the counts it checks); the CPU of importing what the
-parent and each worker need; and, for a new SQLite store, creating its schema. On 2 cores a server and the workers share the CPU, so
-the server's work counts, overlapped with training or not.
+parent and each worker need; and, for a new SQLite store, creating its schema. On 2 cores a
+server and the workers share the CPU, so the server's work counts, overlapped with training
+or not.
 
     python benchmarks/sweep.py                 # the default sweep (minutes)
     python benchmarks/sweep.py --suite smoke --trials 2 --folds 3   # a quick look
