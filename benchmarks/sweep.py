@@ -43,6 +43,7 @@ from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
 from bench import studies, ui
+from bench.execution import artifact_location
 from bench.tracking import Tracker, use_wal_journal
 from bench.ui import mlflow_server_argv
 
@@ -134,11 +135,13 @@ def _trial_records(client: MlflowClient, parent) -> list[dict]:
     ]
 
 
-def logging_cpu_per_cell(tracking_uri: str, runs: list, server_pid: int | None, sample: int):
+def logging_cpu_per_cell(run: tuple[str, Path, int | None], runs: list, sample: int) -> float:
     """CPU seconds (this process + the server) that logging one of these cells costs.
 
-    Copies ``sample`` of the sweep's cells into a scratch experiment, as a worker logs them.
+    Copies ``sample`` of the sweep's cells into a scratch experiment, as a worker logs them
+    (its artifacts beside the sweep's, as ``bench run`` places them).
     """
+    tracking_uri, runs_dir, server_pid = run
     client = MlflowClient(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per artifact read
@@ -147,7 +150,8 @@ def logging_cpu_per_cell(tracking_uri: str, runs: list, server_pid: int | None, 
         csv = mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/{rs.PREDICTIONS_ARTIFACT}")
         cells.append((parent, _trial_records(client, parent), csv))
     tracker = Tracker(tracking_uri, schema_ready=True)
-    exp = tracker.ensure_experiment("logging-floor", "0", {}, "benchmark", None)
+    artifacts = artifact_location(tracking_uri, str(runs_dir))
+    exp = tracker.ensure_experiment("logging-floor", "0", {}, "benchmark", artifacts)
     cpu0, server0 = time.process_time(), _tree_cpu(server_pid)
     for i, (parent, trials, csv) in enumerate(cells):
         run_id, _ = tracker.start_cell(exp, f"floor-{i}", parent.info.run_name, parent.data.tags)
@@ -221,9 +225,9 @@ def floor(
     runs: list, run: tuple[str, Path, int | None], wall: float, workers: int, new_store: bool
 ):
     """The overhead the required work alone puts under this sweep, by part."""
-    tracking_uri, runs_dir, server_pid = run
+    _, runs_dir, _ = run
     sample = min(30, len(runs))
-    per_cell = logging_cpu_per_cell(tracking_uri, runs, server_pid, sample)
+    per_cell = logging_cpu_per_cell(run, runs, sample)
     per_study = optuna_cpu_per_cell(studies.default_storage_url(runs_dir), runs, sample)
     parts = {
         f"MLflow logging ({1e3 * per_cell:.0f} ms CPU a cell)": per_cell * len(runs),
