@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from bench.cells import Cell, CellContext, CellResult
 from bench.errors import BenchError
-from bench.processes import BUSY_RETRY_S, die_with_parent, usable_cores
+from bench.processes import BUSY_RETRY_S, die_with_parent, queued_now, usable_cores
 from bench.protocol import run_cell
 from bench.tracking import Tracker, TrackingError
 
@@ -153,11 +153,7 @@ def run_dask(
     finished: set[str] = set()
 
     def drain() -> None:
-        while True:
-            try:
-                event = events.get_nowait()
-            except queue.Empty:
-                return
+        for event in queued_now(events):
             if event[0] == "start" and event[1] in finished:
                 continue  # a late event of a cell whose result is already in
             on_event(event)

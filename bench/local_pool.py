@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import queue
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from bench.processes import die_with_parent, usable_cores
+from bench.processes import die_with_parent, queued_now, usable_cores
 
 if TYPE_CHECKING:
     from bench.cells import Cell, CellContext, CellResult
@@ -135,11 +134,8 @@ class LocalPool:
         return [r for r in results if r is not None]
 
     def _drain(self, on_event: Callable[[Event], None]) -> None:
-        while True:
-            try:
-                on_event(self._events.get_nowait())
-            except queue.Empty:
-                return
+        for event in queued_now(self._events):
+            on_event(event)
 
     def close(self, kill: bool = False) -> None:
         """Shut the pool down without waiting. ``kill`` ends the workers at once: after an

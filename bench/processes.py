@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
 import signal
+from collections.abc import Iterator
+from typing import Any
 
 BUSY_RETRY_S = 2.0  # pause before asking again for a cell another process holds
 
@@ -29,3 +32,13 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def queued_now(events: Any) -> Iterator[Any]:
+    """The items already in a queue (``queue.Queue`` or a multiprocessing one), without waiting:
+    the executors hand their workers' progress events on between polls."""
+    while True:
+        try:
+            yield events.get_nowait()
+        except queue.Empty:
+            return

@@ -97,8 +97,10 @@ def use_wal_journal(tracking_uri: str) -> None:
 def preload_store(tracking_uri: str) -> None:
     """Import the MLflow store code this URI will need (SQLAlchemy and alembic, ~0.5 s, for a
     database), without opening the store: lets a worker do it while the store is being made."""
+    from mlflow.store.db.db_types import DATABASE_ENGINES  # the schemes MLflow stores in SQL
+
     scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
+    if scheme in DATABASE_ENGINES:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     elif scheme in ("http", "https"):
         import mlflow.store.tracking.rest_store  # noqa: F401
