@@ -205,9 +205,7 @@ def _import_cpu(code: str) -> float:
 
 PARENT_IMPORTS = "import bench.cli, bench.execution"
 WORKER_IMPORTS = (
-    "import bench.local_pool as p, bench.boosters as b\n"
-    "for n in ('lightgbm', 'xgboost', 'catboost'): b.get_adapter(n)\n"
-    "p._preload_cell_imports()"
+    "import bench.local_pool as p; p.preload_cell_code(['lightgbm', 'xgboost', 'catboost'])"
 )
 
 
