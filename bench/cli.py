@@ -7,7 +7,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bench.boosters import BOOSTERS
 from bench.errors import BenchError
+from bench.strategies import STRATEGIES
 
 
 def _add_catalogue_arg(p: argparse.ArgumentParser) -> None:
@@ -26,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark focal loss, cross-entropy and class weights for LightGBM, "
         "XGBoost and CatBoost on imbalanced tabular data.",
     )
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    noise.add_argument(
+        "-q", "--quiet", action="store_true", help="errors and results only, no progress"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # --- run -----------------------------------------------------------------------------
@@ -41,10 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", help="dataset suite from the catalogue (default: quick)")
     run.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets (instead of a suite)")
     run.add_argument(
-        "--boosters", nargs="+", metavar="NAME", help="lightgbm xgboost catboost (default: all)"
+        "--boosters",
+        nargs="+",
+        metavar="NAME",
+        help=f"{' '.join(BOOSTERS.names())} (default: all)",
     )
     run.add_argument(
-        "--strategies", nargs="+", metavar="NAME", help="ce weighted focal (default: all)"
+        "--strategies",
+        nargs="+",
+        metavar="NAME",
+        help=f"{' '.join(STRATEGIES.names())} (default: all)",
     )
     run.add_argument("--trials", type=int, metavar="N", help="Optuna trials per cell")
     run.add_argument("--folds", type=int, metavar="K", help="outer stratified folds")
@@ -88,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
     rep.add_argument("--metric", help="metric to compare (default: the sweep's tuning target)")
     rep.add_argument(
-        "--out", metavar="DIR", help="output directory (default: runs/reports/<sweep>)"
+        "--out", metavar="DIR", help="output directory (default: <runs-dir>/reports/<sweep>)"
+    )
+    rep.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        default="runs",
+        help="local state directory: its mlflow.db is the default store (default: runs)",
     )
 
     # --- ui --------------------------------------------------------------------------------
@@ -116,29 +137,32 @@ _RUN_SETTINGS = (
 def _run(args: argparse.Namespace) -> int:
     """Start the local workers first: they import while this process imports and plans."""
     from bench.config import build_config
-    from bench.local_pool import start_for
+    from bench.sweep.executors.local import start_for
 
     cfg = build_config(args.config, {key: getattr(args, key) for key in _RUN_SETTINGS})
     pool = start_for(cfg)
     try:
-        from bench.execution import run_sweep
+        from bench.sweep.driver import run_sweep
     except BaseException:
         if pool is not None:
-            pool.close(kill=True)
+            pool.close()
         raise
-    return run_sweep(cfg, pool=pool)
+    return run_sweep(cfg, pool=pool, quiet=args.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Before any booster loads OpenMP (workers inherit it): spinning OpenMP threads made
     # 2-thread training ~3x slower on a busy 2-core machine; passive waits cost nothing here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # see bench.tracking
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # see bench.tracking.stores
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    from bench.logs import configure_console
+
+    configure_console(-1 if args.quiet else args.verbose)
     try:
         if args.command == "run":
             return _run(args)

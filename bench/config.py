@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.boosters import BOOSTERS
 from bench.errors import BenchError
-
-BOOSTERS = ("lightgbm", "xgboost", "catboost")
-STRATEGIES = ("ce", "weighted", "focal")
-TARGETS = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
-HESSIAN_CHOICES = ("exact", "clip", "surrogate", "tune")
-
-BoosterName = Literal["lightgbm", "xgboost", "catboost"]
-StrategyName = Literal["ce", "weighted", "focal"]
+from bench.metrics import TARGETS
+from bench.strategies import STRATEGIES
 
 
 class _Strict(BaseModel):
@@ -51,15 +45,13 @@ class SweepConfig(_Strict):
     # what is compared (hashed)
     suite: str | None = "quick"
     datasets: list[str] | None = None
-    boosters: list[BoosterName] = list(BOOSTERS)
-    strategies: list[StrategyName] = list(STRATEGIES)
+    boosters: list[str] = Field(default_factory=lambda: list(BOOSTERS.names()))
+    strategies: list[str] = Field(default_factory=lambda: list(STRATEGIES.names()))
     trials: int = Field(4, ge=1, description="COMPLETE Optuna trials per cell")
     folds: int = Field(5, ge=2)
     repeats: int = Field(1, ge=1)
     seed: int = 0
-    target: Literal["average_precision", "roc_auc", "log_loss", "brier", "ece"] = (
-        "average_precision"
-    )
+    target: str = "average_precision"
     threshold_objective: Literal["f1", "mcc"] = "f1"
     sampler: Literal["tpe", "random"] = "tpe"
     inner: InnerConfig = InnerConfig()
@@ -78,6 +70,23 @@ class SweepConfig(_Strict):
     scheduler: str | None = None
     dask_local: int | None = Field(None, ge=1)
 
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, name: str) -> str:
+        if name not in TARGETS:
+            raise ValueError(f"unknown tuning target {name!r}; choose one of: {', '.join(TARGETS)}")
+        return name
+
+    @field_validator("boosters")
+    @classmethod
+    def _registered_boosters(cls, names: list[str]) -> list[str]:
+        return _registered(names, BOOSTERS)
+
+    @field_validator("strategies")
+    @classmethod
+    def _registered_strategies(cls, names: list[str]) -> list[str]:
+        return _registered(names, STRATEGIES)
+
     @model_validator(mode="after")
     def _distinct(self) -> SweepConfig:
         for key in ("boosters", "strategies", "datasets"):
@@ -89,6 +98,13 @@ class SweepConfig(_Strict):
         if self.scheduler and self.dask_local:
             raise ValueError("give either scheduler or dask_local, not both")
         return self
+
+
+def _registered(names: list[str], registry: Any) -> list[str]:
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise ValueError(registry.unknown_message(unknown))
+    return names
 
 
 OPERATIONAL = frozenset(
@@ -124,6 +140,8 @@ def _format_error(err: ValidationError, source: str) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")
+        elif e["type"] == "value_error":  # our validators' messages say what was given
+            lines.append(f"{source}: key '{loc}': {str(e['msg']).removeprefix('Value error, ')}")
         else:
             value = e.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
@@ -159,16 +177,3 @@ def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfi
         return SweepConfig.model_validate(data)
     except ValidationError as err:
         raise BenchError(_format_error(err, source)) from None
-
-
-def default_tracking_uri(runs_dir: str) -> str:
-    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
-
-
-def resolve_tracking_uri(cfg: SweepConfig) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the local store under runs/."""
-    return (
-        cfg.tracking_uri
-        or os.environ.get("MLFLOW_TRACKING_URI")
-        or default_tracking_uri(cfg.runs_dir)
-    )

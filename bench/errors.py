@@ -1,4 +1,7 @@
-"""One exception type for user mistakes, so the CLI can print them without a traceback."""
+"""One exception type for user mistakes, so the CLI can print them without a traceback, and
+the one way an exception becomes a line of text."""
+
+from __future__ import annotations
 
 
 class BenchError(Exception):
@@ -6,3 +9,10 @@ class BenchError(Exception):
 
     The message must name the file, key or value at fault. The CLI prints it and exits 2.
     """
+
+
+def one_line(err: BaseException, limit: int = 2000) -> str:
+    """``Type: first line of the message``: what a progress line, a tag or a summary shows of
+    an error (the full traceback goes to the worker's log file)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]

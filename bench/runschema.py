@@ -6,12 +6,13 @@ the report, so add names rather than rename them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 # Metric names are defined once, by the metric bundle; re-exported here for the readers.
 from bench.metrics import LOWER_IS_BETTER as LOWER_IS_BETTER
 from bench.metrics import THRESHOLD_FREE as THRESHOLD_FREE
 from bench.metrics import THRESHOLDED as THRESHOLDED
-
-PREFIX = "bench."
 
 # Experiment tags (one experiment per sweep).
 EXP_SWEEP = "bench.sweep"  # sweep name
@@ -19,12 +20,14 @@ EXP_CONFIG_HASH = "bench.config_hash"  # stable hash of the sweep config
 EXP_CONFIG = "bench.config"  # the resolved sweep config as JSON
 EXP_COMMAND = "bench.command"  # the command line that reproduces the sweep
 EXP_CREATED = "bench.created"  # ISO time of the first run of the sweep
+EXP_SKIPPED = "bench.skipped"  # JSON: booster x strategy pairs the planner skipped, and why
 
 # Run roles.
 ROLE = "bench.role"
 ROLE_CELL = "cell"  # parent run: one per dataset x booster x strategy x repeat x fold
 ROLE_TRIAL = "trial"  # child run: one per Optuna trial
 ROLE_SUMMARY = "summary"  # the report's run
+TAG_REPORT_METRIC = "bench.report.metric"  # summary run: the metric its report compares
 
 # Parent (cell) run tags.
 TAG_SWEEP = "bench.sweep"
@@ -46,6 +49,7 @@ TAG_GIT_COMMIT = "bench.git_commit"
 TAG_HOST = "bench.host"
 TAG_VERSION_PREFIX = "bench.version."  # + library name, e.g. bench.version.lightgbm
 TAG_STUDY = "bench.study"  # Optuna study name
+TAG_LOG_FILE = "bench.log_file"  # the worker log holding a failed cell's full traceback
 
 # Child (trial) run tags.
 TAG_TRIAL_NUMBER = "bench.trial_number"
@@ -78,9 +82,35 @@ M_TUNE_TIME = "tune_time_s"
 M_WALL_TIME = "cell_wall_time_s"
 M_N_TRIALS = "n_trials_complete"
 
-# Child-run metrics.
+# Child-run metrics (also the Optuna trial's user attributes of the same names).
 M_TRIAL_SCORE = "inner_score"  # the tuning target on the inner validation part
-M_TRIAL_FIT_TIME = "fit_time_s"
+M_TRIAL_ROUNDS = "best_iteration"  # early-stopped rounds (mean over inner folds)
+M_TRIAL_FIT_TIME = "fit_time_s"  # booster fit + predict seconds of the trial
+TRIAL_METRICS = (M_TRIAL_SCORE, M_TRIAL_ROUNDS, M_TRIAL_FIT_TIME)
+
+# Parent-run params besides the best trial's own.
+P_REFIT_ROUNDS = "refit_rounds"
+P_BEST_TRIAL = "best_trial"
 
 # Parent-run artifact with outer-test predictions (row index, y_true, proba per class).
 PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"
+
+
+FINISHED = "FINISHED"
+R = TypeVar("R")
+
+
+def parent_rank(status: str | None, start_time: float | None) -> tuple[bool, float]:
+    """Sort key of a cell's parent runs: the first one counts (FINISHED first, then the oldest
+    start). The sweep (resume, duplicate clean-up) and the report apply this one rule."""
+    return (status != FINISHED, float(start_time or 0))
+
+
+def preferred_parent(runs: Sequence[R]) -> tuple[R, list[R]]:
+    """Of one cell's MLflow parent runs, the one that counts and the others."""
+    ordered = sorted(runs, key=lambda r: parent_rank(_info(r).status, _info(r).start_time))
+    return ordered[0], ordered[1:]
+
+
+def _info(run: Any) -> Any:
+    return run.info

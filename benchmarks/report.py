@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.report import build_report
-from bench.report.synthetic import synthetic_results
+from tests.support.synthetic_results import synthetic_results
 
 
 def main() -> None:

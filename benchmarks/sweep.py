@@ -42,9 +42,11 @@ import psutil
 from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
-from bench import studies, ui
-from bench.execution import artifact_location
-from bench.tracking import Tracker, use_wal_journal
+from bench import ui
+from bench.sweep import studies
+from bench.tracking.client import Tracker
+from bench.tracking.stores import use_wal_journal
+from bench.tracking.uris import artifact_location
 from bench.ui import mlflow_server_argv
 
 REPO = Path(__file__).resolve().parent.parent
@@ -203,10 +205,8 @@ def _import_cpu(code: str) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-PARENT_IMPORTS = "import bench.cli, bench.execution"
-WORKER_IMPORTS = (
-    "import bench.local_pool as p; p.preload_cell_code(['lightgbm', 'xgboost', 'catboost'])"
-)
+PARENT_IMPORTS = "import bench.cli, bench.sweep.driver"
+WORKER_IMPORTS = "import bench.sweep.executors.local as p; p.preload_cell_code(['lightgbm', 'xgboost', 'catboost'])"
 
 
 def schema_cpu() -> float:

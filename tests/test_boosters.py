@@ -15,7 +15,11 @@ from sklearn.datasets import make_classification
 from sklearn.metrics import average_precision_score, log_loss
 
 from bench import objectives
-from bench.boosters import BOOSTER_NAMES, LossSpec, StoppingRule, get_adapter
+from bench.boosters import BOOSTERS, LossSpec, StoppingRule, get_adapter
+
+pytestmark = pytest.mark.integration
+
+BOOSTER_NAMES = BOOSTERS.names()
 
 K3_WEIGHTS = [0.6, 0.3, 0.1]
 

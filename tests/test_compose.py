@@ -33,6 +33,8 @@ from tests.support.servers import (
     server_process,
 )
 
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
 # Access keys are user names; the secrets are the passwords, secret keys and tokens.

@@ -8,6 +8,8 @@ from bench.config import build_config, config_hash, scientific_settings
 from bench.errors import BenchError
 from tests.sweep_helpers import REPO, run_cli
 
+pytestmark = pytest.mark.unit
+
 
 def test_example_sweep_yaml_is_valid_and_flags_override_it():
     cfg = build_config(str(REPO / "examples" / "sweep.yaml"), {"trials": 3, "folds": None})

@@ -27,6 +27,8 @@ from bench.datasets.sources import _keel, _openml, _synthetic, _zenodo
 from bench.errors import BenchError
 from bench.imbalance import TIER_ORDER, imbalance_ratio
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = load_catalogue(REPO / "datasets.yaml")
 SMOKE_AND_QUICK = sorted(set(SHIPPED.suite("smoke")) | set(SHIPPED.suite("quick")))

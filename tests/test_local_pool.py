@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.local_pool import LocalPool
-from bench.tracking import Tracker, use_wal_journal
+import pytest
+
+from bench.sweep.executors.local import LocalPool
+from bench.tracking.client import Tracker
+from bench.tracking.stores import use_wal_journal
 from tests.support.pool_probe import worker_has_tracker
 from tests.sweep_helpers import run_cli, smoke_datasets, sweep_args
+
+pytestmark = pytest.mark.integration
 
 
 def test_workers_open_the_store_only_once_it_is_ready(tmp_path):

@@ -8,6 +8,8 @@ from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef
 
 from bench import metrics
 
+pytestmark = pytest.mark.unit
+
 
 def _binary(n=400, rate=0.1, seed=0, ties=False):
     rng = np.random.default_rng(seed)

@@ -26,6 +26,8 @@ LD = np.longdouble
 needs_extended = pytest.mark.skipif(
     np.finfo(LD).eps > 1e-18, reason="np.longdouble is plain double on this platform"
 )
+
+pytestmark = pytest.mark.unit
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 5.0]
 H = LD(2.0) ** -7
 FD6 = [(-3, -1), (-2, 9), (-1, -45), (1, 45), (2, -9), (3, 1)]  # (offset, weight / 60)

@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import bench.execution as execution
-import bench.protocol as protocol
+import bench.sweep.cell as cell_module
+import bench.sweep.driver as driver
 from bench import runschema as rs
-from bench.cells import get_dataset
 from bench.cli import main
 from bench.config import build_config
+from bench.sweep import protocol
+from bench.sweep.cells import get_dataset
 from tests.sweep_helpers import REPO, all_runs, children, parents, smoke_datasets
+
+pytestmark = pytest.mark.integration
 
 
 def _config(tmp_path, **overrides):
@@ -66,8 +69,8 @@ class Recorder:
 def record(monkeypatch):
     log: list = []
     cells: list = []
-    real_get = protocol.get_adapter
-    real_run_cell = protocol.run_cell
+    real_get = cell_module.get_adapter
+    real_run_cell = cell_module.run_cell
 
     def run_cell(cell, *a, **kw):
         log.append(("cell", cell, None))
@@ -76,9 +79,11 @@ def record(monkeypatch):
 
     def install(fail_first=False):
         monkeypatch.setattr(
-            protocol, "get_adapter", lambda name: Recorder(real_get(name), log, fail_first)
+            cell_module, "get_adapter", lambda name: Recorder(real_get(name), log, fail_first)
         )
-        monkeypatch.setattr(protocol, "run_cell", run_cell)  # run_inline imports it per call
+        monkeypatch.setattr(
+            cell_module, "run_cell", run_cell
+        )  # the inline executor imports it per call
         return log
 
     return install
@@ -87,7 +92,7 @@ def record(monkeypatch):
 def test_outer_test_rows_reach_the_booster_only_in_the_final_predict(tmp_path, record):
     log = record()
     cfg = _config(tmp_path)
-    assert execution.run_sweep(cfg) == 0
+    assert driver.run_sweep(cfg) == 0
     dataset = get_dataset(str(REPO / "datasets.yaml"), cfg.datasets[0])
     by_cell: dict = {}
     current = None
@@ -125,7 +130,7 @@ def test_same_seed_gives_identical_outer_test_metrics(tmp_path):
             strategies=["ce", "focal"],
             folds=2,
         )
-        assert execution.run_sweep(cfg) == 0
+        assert driver.run_sweep(cfg) == 0
         runs = parents(all_runs(cfg.tracking_uri))
         return {r.data.tags[rs.TAG_CELL_KEY]: r.data.metrics for r in runs}
 
@@ -141,7 +146,7 @@ def test_same_seed_gives_identical_outer_test_metrics(tmp_path):
 def test_a_booster_that_raises_fails_the_trial_not_the_sweep(tmp_path, record):
     record(fail_first=True)
     cfg = _config(tmp_path, strategies=["focal"], folds=2)
-    assert execution.run_sweep(cfg) == 0
+    assert driver.run_sweep(cfg) == 0
     runs = all_runs(cfg.tracking_uri)
     failed = [r for r in children(runs) if r.info.status == "FAILED"]
     assert len(failed) == cfg.folds  # the first fit of each cell raises
@@ -196,3 +201,18 @@ def test_minority_smaller_than_folds_is_refused_with_the_dataset_named(tmp_path,
     err = capsys.readouterr().err
     assert code == 2
     assert "tiny3" in err and "folds" in err
+
+
+def test_a_failed_cell_names_its_log_file_which_holds_the_traceback(tmp_path, record):
+    from pathlib import Path
+
+    record(fail_first=True)
+    cfg = _config(tmp_path, strategies=["ce"], folds=2, max_failed_trials=0)
+    assert driver.run_sweep(cfg) == 1
+    failed = [r for r in parents(all_runs(cfg.tracking_uri)) if r.info.status == "FAILED"]
+    assert len(failed) == cfg.folds  # the first fit of each cell raises
+    log_file = Path(failed[0].data.tags[rs.TAG_LOG_FILE])
+    assert log_file.is_relative_to(tmp_path / "logs")
+    text = log_file.read_text()
+    assert "Traceback" in text and "injected booster failure" in text
+    assert "1 trials failed (max_failed_trials=0)" in failed[0].data.tags[rs.TAG_ERROR]

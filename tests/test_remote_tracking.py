@@ -24,6 +24,8 @@ from bench import runschema as rs
 from tests.support.servers import mlflow_server, postgres_database
 from tests.sweep_helpers import popen_cli, run_cli
 
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
 DATASET = "synth_smoke"  # 300 rows: 150 in each outer-test fold with --folds 2
 TRIALS = 2
 FOLDS = 2

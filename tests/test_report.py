@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.report import Settings, build_report, list_sweeps, load_results, report_command, stats
 from bench.report.frame import prepare
 from bench.report.sections import focal_comparisons
-from bench.report.synthetic import synthetic_results
+from tests.support.synthetic_results import synthetic_results
 
 try:  # the repo's tests package (autorank installs a top-level `tests` that can shadow it)
     from tests.support.browser import open_page, require_chromium
@@ -47,6 +47,7 @@ def small_report(known, tmp_path_factory):
 # --- statistics with known outcomes ---------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_ranks_friedman_and_posthoc_on_known_outcome(known):
     prep = prepare(known, AP)
     for booster in prep.grid.boosters:
@@ -64,6 +65,7 @@ def test_ranks_friedman_and_posthoc_on_known_outcome(known):
         assert sig.loc["ce", "weighted"] == 1.0
 
 
+@pytest.mark.unit
 def test_focal_comparisons_win_tie_loss_wilcoxon_bayes(known):
     rows = focal_comparisons(prepare(known, AP), FAST)
     assert len(rows) == 6
@@ -75,6 +77,7 @@ def test_focal_comparisons_win_tie_loss_wilcoxon_bayes(known):
         assert res.p_x_better > 0.99 and res.p_rope < 0.01
 
 
+@pytest.mark.unit
 def test_equal_pair_is_all_ties_and_lower_is_better_orients(known):
     prep = prepare(known, "brier")  # a loss: focal has the lower Brier score here
     scores, _ = prep.scores([("xgboost", "weighted"), ("xgboost", "ce"), ("xgboost", "focal")])
@@ -87,6 +90,7 @@ def test_equal_pair_is_all_ties_and_lower_is_better_orients(known):
     assert stats.average_ranks(stats.orient(scores, True))[("xgboost", "focal")] == 1.0
 
 
+@pytest.mark.unit
 def test_noisy_equal_pair_gives_large_p():
     rng = np.random.default_rng(3)
     x = rng.uniform(0.4, 0.8, 30)
@@ -95,6 +99,7 @@ def test_noisy_equal_pair_gives_large_p():
     assert res.wilcoxon_p > 0.05 and res.p_rope > 0.9 and res.ties > 0
 
 
+@pytest.mark.unit
 def test_holm_and_bayes_match_the_reference_libraries():
     p = [0.01, 0.04, None, 0.03, 0.5]
     ref = multipletests([0.01, 0.04, 0.03, 0.5], method="holm")[1]
@@ -112,6 +117,7 @@ def test_holm_and_bayes_match_the_reference_libraries():
 # --- degradation -----------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_too_few_datasets_and_missing_cells_are_stated(tmp_path):
     df = synthetic_results(3, folds=2, effects={"focal": 0.02})
     gone = (
@@ -137,6 +143,7 @@ def test_too_few_datasets_and_missing_cells_are_stated(tmp_path):
     assert set(missing.reason) == {"no run", "run FAILED"}
 
 
+@pytest.mark.unit
 def test_one_dataset_skips_friedman_and_bayes(tmp_path):
     df = synthetic_results(1, boosters=("lightgbm",), folds=2)
     paths = build_report(df, out_dir=tmp_path, settings=FAST)
@@ -145,6 +152,7 @@ def test_one_dataset_skips_friedman_and_bayes(tmp_path):
     assert "Bayesian signed-rank needs >= 2 datasets, got 1" in md
 
 
+@pytest.mark.unit
 def test_unknown_metric_lists_available(known, tmp_path):
     with pytest.raises(BenchError, match="available metrics: average_precision, roc_auc"):
         build_report(known, out_dir=tmp_path, metric="accuracy")
@@ -153,6 +161,7 @@ def test_unknown_metric_lists_available(known, tmp_path):
 # --- full report -----------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_hundred_dataset_report_builds(tmp_path):
     df = synthetic_results(100, folds=5, effects={"focal": 0.01}, strategy_noise=0.01)
     start = time.perf_counter()
@@ -231,6 +240,7 @@ def store(tmp_path_factory):
     return uri, exp, df
 
 
+@pytest.mark.integration
 def test_load_results_reads_the_sweep_back_exactly(store):
     uri, exp, src = store
     assert list_sweeps(uri) == ["older", "quick-abc"]
@@ -252,6 +262,7 @@ def test_load_results_reads_the_sweep_back_exactly(store):
     assert set(got["version.lightgbm"]) == {"4.7.0"}
 
 
+@pytest.mark.integration
 def test_unknown_sweep_lists_sweeps(store):
     uri, _, _ = store
     with pytest.raises(BenchError, match="sweeps found: quick-abc, older"):
@@ -259,6 +270,7 @@ def test_unknown_sweep_lists_sweeps(store):
     assert cli_main(["report", "--tracking-uri", uri, "--sweep", "nope"]) == 2
 
 
+@pytest.mark.integration
 def test_no_local_store_says_no_sweep_yet(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -267,6 +279,7 @@ def test_no_local_store_says_no_sweep_yet(tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.integration
 def test_report_command_logs_one_summary_run(store, tmp_path, capsys):
     uri, exp, _ = store
     args = argparse.Namespace(
@@ -296,6 +309,7 @@ def test_report_command_logs_one_summary_run(store, tmp_path, capsys):
 # --- the HTML in a real browser --------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_html_renders_in_headless_chromium(small_report, tmp_path):
     require_chromium()
     page = open_page(

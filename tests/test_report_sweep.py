@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
 from tests.sweep_helpers import run_cli, smoke_datasets
+
+pytestmark = pytest.mark.integration
 
 
 def test_report_from_a_real_smoke_sweep(smoke_sweep, tmp_path):

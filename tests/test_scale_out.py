@@ -26,10 +26,16 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from bench import runschema as rs
-from bench.claims import advisory_lock_id, claim, exclusive
-from bench.dask_executor import LOCAL_CLUSTER_CONFIG, _close_cluster, _start_client
+from bench.locks import advisory_lock_id, claim, exclusive
+from bench.sweep.executors.dask_cluster import (
+    LOCAL_CLUSTER_CONFIG,
+    _close_cluster,
+    _start_client,
+)
 from tests.support.servers import mlflow_server, postgres_database
 from tests.sweep_helpers import REPO, popen_cli, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 DATASET = "synth_smoke"
 TRIALS = 2
@@ -128,7 +134,7 @@ def assert_exact_runs(tracking: str, sweep: str, studies: dict[str, list], trial
 # --- claims: the lock that makes every cell exclusive -----------------------------------
 HOLD = (
     "import sys, time\n"
-    "from bench.claims import claim\n"
+    "from bench.locks import claim\n"
     "with claim(sys.argv[1], 'cell-x') as mine:\n"
     "    print(mine, flush=True)\n"
     "    time.sleep(120)\n"
@@ -275,7 +281,7 @@ def test_two_sweep_processes_share_the_work_exactly(tracking_server, storage, tm
     name = f"pair-{uuid.uuid4().hex[:6]}"
     args = sweep_cmd(tmp_path, name, storage, tracking_server, "--trials", str(TRIALS))
     args += ["--folds", str(FOLDS), "--workers", "1"]
-    # Workaround (see the report): bench.studies.open_storage lets two processes create
+    # Workaround (see the report): bench.sweep.studies.open_storage lets two processes create
     # Optuna's tables in a new PostgreSQL database at once, and they can collide on
     # pg_type_typname_nsp_index (exit 2). Create the schema before both start.
     optuna.storages.RDBStorage(storage).engine.dispose()

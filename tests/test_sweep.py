@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
@@ -25,6 +27,8 @@ from tests.sweep_helpers import (
     smoke_datasets,
     sweep_args,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def test_smoke_sweep_logs_exactly_one_parent_per_cell_and_one_child_per_trial(smoke_sweep):
@@ -144,7 +148,7 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     """`mlflow ui` or a second sweep opening a store while its schema is being created must not
     kill either: the loser of the schema race waits for the winner."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = "import sys; from bench.tracking import Tracker; Tracker(sys.argv[1])"
+    code = "import sys; from bench.tracking.client import Tracker; Tracker(sys.argv[1])"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, uri], stderr=subprocess.PIPE, text=True)
         for _ in range(3)
@@ -152,3 +156,35 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(errors)[-3000:]
     assert all_runs(uri) == []
+
+
+def test_parent_runs_carry_dataset_inputs_and_a_description(smoke_sweep):
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
+
+    client = MlflowClient(smoke_sweep["uri"])
+    for run in parents(smoke_sweep["runs"])[:6]:
+        inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+        contexts = {
+            t.value: i.dataset for i in inputs for t in i.tags if t.key == MLFLOW_DATASET_CONTEXT
+        }
+        assert set(contexts) == {"train", "test"}
+        dataset = run.data.tags[rs.TAG_DATASET]
+        assert {d.name for d in contexts.values()} == {dataset}
+        assert contexts["train"].digest != contexts["test"].digest
+        note = run.data.tags[MLFLOW_RUN_NOTE]
+        score = run.data.metrics["test_average_precision"]
+        assert note.startswith(f"{dataset} / {run.data.tags[rs.TAG_BOOSTER]} / ")
+        assert f"average_precision {score:.4f}" in note
+
+
+def test_each_worker_writes_a_log_file(smoke_sweep):
+    from bench.paths import sweep_log_dir
+
+    runs_dir = Path(smoke_sweep["uri"].removeprefix("sqlite:///")).parent
+    exp = next(
+        e for e in MlflowClient(smoke_sweep["uri"]).search_experiments() if rs.EXP_SWEEP in e.tags
+    )
+    logs = list(sweep_log_dir(runs_dir, exp.tags[rs.EXP_SWEEP]).glob("*.log"))
+    assert logs, "no worker log file"
+    text = "".join(p.read_text() for p in logs)
+    assert text.count(": done, average_precision = ") == len(parents(smoke_sweep["runs"]))

@@ -21,6 +21,8 @@ from tests.support.browser import open_page, require_chromium
 from tests.support.servers import free_port, wait_port_free
 from tests.sweep_helpers import parents
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 
 @pytest.fixture(scope="module")
 def store(smoke_sweep) -> tuple[Path, str]:

@@ -83,7 +83,7 @@ class CatBoostAdapter(BoosterAdapter):
             # bootstrap is Bayesian for MultiClass, which rejects `subsample`.
             "bootstrap_type": "Bernoulli",
         }
-        if n_classes > 2 and loss.strategy == "focal":
+        if n_classes > 2 and loss.kind == "focal":
             fixed["classes_count"] = n_classes
         eval_set = None
         if valid is not None and stopping is not None:
@@ -113,18 +113,18 @@ class CatBoostAdapter(BoosterAdapter):
 
 
 def _loss_function(loss: LossSpec, n_classes: int) -> Any:
-    if loss.strategy != "focal":
+    if loss.kind != "focal":
         return "Logloss" if n_classes == 2 else "MultiClass"
     if loss.implementation == "native":
         alpha = loss.alpha
         if n_classes != 2:
             raise ValueError("CatBoost native Focal is binary only; use implementation='python'")
-        if alpha is None or not 0.0 < float(alpha) < 1.0 or not loss.gamma > 0.0:
+        if not isinstance(alpha, float) or not 0.0 < alpha < 1.0 or not loss.gamma > 0.0:
             raise ValueError(
                 "CatBoost native Focal needs 0 < alpha < 1 and gamma > 0, got "
                 f"alpha={alpha!r}, gamma={loss.gamma!r}"
             )
-        return f"Focal:focal_alpha={float(alpha)!r};focal_gamma={float(loss.gamma)!r}"
+        return f"Focal:focal_alpha={alpha!r};focal_gamma={float(loss.gamma)!r}"
     if n_classes == 2:
         return _BinaryFocal(loss)
     return _MultiFocal(loss)
@@ -144,8 +144,9 @@ class _BinaryFocal:
 
     def __init__(self, loss: LossSpec) -> None:
         alpha = objectives.check_alpha(loss.alpha, 2)
-        self._a_pos = 1.0 if alpha is None else float(alpha)
-        self._a_neg = 1.0 if alpha is None else 1.0 - float(alpha)
+        a = 1.0 if alpha is None else float(alpha)  # type: ignore[arg-type]  # binary: a float
+        self._a_pos = a
+        self._a_neg = 1.0 if alpha is None else 1.0 - a
         self._gamma = objectives.check_gamma(loss.gamma)
         self._mode = objectives.COMPILED_HESSIAN_MODES[loss.hessian]
         # looked up once: the package attribute is resolved by a module __getattr__ (a lazy

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.special import expit, softmax
 
 from bench import objectives
-from bench.boosters.base import FittedBooster, LossSpec, StoppingRule
+from bench.boosters.base import LOSS_KINDS, FittedBooster, LossSpec, StoppingRule
 
 
 def check_fit_inputs(
@@ -76,18 +76,18 @@ def _check_labels(y: Any, n_classes: int, name: str, n_rows: int) -> np.ndarray:
 
 
 def _check_loss(loss: LossSpec, n_classes: int) -> None:
-    if loss.strategy not in ("ce", "weighted", "focal"):
-        raise ValueError(f"unknown strategy {loss.strategy!r}; known: ce, weighted, focal")
-    if loss.strategy == "weighted":
+    if loss.kind not in LOSS_KINDS:
+        raise ValueError(f"unknown loss kind {loss.kind!r}; known: {', '.join(LOSS_KINDS)}")
+    if loss.kind == "weighted":
         cw = loss.class_weights
         if cw is None or len(cw) != n_classes or not all(np.isfinite(cw)) or min(cw) <= 0:
             raise ValueError(
-                f"strategy 'weighted' needs class_weights: {n_classes} positive finite "
+                f"loss kind 'weighted' needs class_weights: {n_classes} positive finite "
                 f"numbers, got {cw!r}"
             )
     elif loss.class_weights is not None:
-        raise ValueError(f"class_weights only apply to strategy 'weighted', not {loss.strategy!r}")
-    if loss.strategy == "focal":
+        raise ValueError(f"class_weights only apply to loss kind 'weighted', not {loss.kind!r}")
+    if loss.kind == "focal":
         if not np.isfinite(loss.gamma) or loss.gamma < 0:
             raise ValueError(f"focal gamma must be >= 0, got {loss.gamma!r}")
         if loss.hessian not in objectives.HESSIAN_GUARDS:
@@ -104,19 +104,19 @@ def _check_loss(loss: LossSpec, n_classes: int) -> None:
 
 def sample_weights(y: np.ndarray, loss: LossSpec) -> np.ndarray | None:
     """Per-row weights for strategy 'weighted' (y -> class_weights[y]); None otherwise."""
-    if loss.strategy != "weighted":
+    if loss.kind != "weighted":
         return None
     return np.asarray(loss.class_weights, dtype=np.float64)[y]
 
 
 def start_margin(y: np.ndarray, n_classes: int, loss: LossSpec) -> float | np.ndarray:
     """The constant margin boosting starts from: float (binary) or (K,) (multiclass)."""
-    if loss.strategy == "focal":
+    if loss.kind == "focal":
         start = objectives.focal_start(y, n_classes, alpha=loss.alpha, gamma=loss.gamma)
-    elif loss.strategy == "ce":
+    elif loss.kind == "ce":
         start = objectives.ce_start(y, n_classes)
     else:
-        w = sample_weights(y, loss)
+        w = np.asarray(loss.class_weights, dtype=np.float64)[y]
         prior = np.bincount(y, weights=w, minlength=n_classes) / w.sum()
         start = np.log(prior[1] / prior[0]) if n_classes == 2 else np.log(prior)
     return float(start) if n_classes == 2 else np.asarray(start, dtype=np.float64)

@@ -59,7 +59,7 @@ class LightGBMAdapter(BoosterAdapter):
         """Train; early-stop on ``stopping.metric`` of validation probabilities if given."""
         y = _common.check_fit_inputs(X, y, n_classes, loss, rounds, valid, stopping)
         start = _common.start_margin(y, n_classes, loss)
-        custom = loss.strategy == "focal"
+        custom = loss.kind == "focal"
         objective: Any
         if custom:
             factor = (
@@ -139,6 +139,6 @@ class LightGBMAdapter(BoosterAdapter):
         def raw_margin(Xp: pd.DataFrame) -> np.ndarray:
             if booster.current_iteration() == 0:  # no tree could be grown: start only
                 return np.zeros((len(Xp), n_classes) if n_classes > 2 else len(Xp))
-            return booster.predict(Xp, raw_score=True, num_iteration=used)
+            return np.asarray(booster.predict(Xp, raw_score=True, num_iteration=used))
 
         return _common.MarginModel(raw_margin, start, n_classes, used, booster)

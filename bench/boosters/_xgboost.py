@@ -56,7 +56,7 @@ class XGBoostAdapter(BoosterAdapter):
         """Train; early-stop on ``stopping.metric`` of validation probabilities if given."""
         y = _common.check_fit_inputs(X, y, n_classes, loss, rounds, valid, stopping)
         start = _common.start_margin(y, n_classes, loss)
-        custom = loss.strategy == "focal"
+        custom = loss.kind == "focal"
         fixed: dict[str, Any] = {
             "tree_method": "hist",
             "seed": seed,

@@ -9,17 +9,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the registry and the planner import this module
+    import numpy as np
+    import pandas as pd
 
-StrategyName = Literal["ce", "weighted", "focal"]
+LossKind = Literal["ce", "weighted", "focal"]
+LOSS_KINDS: tuple[str, ...] = ("ce", "weighted", "focal")
 
 
 @dataclass(frozen=True)
 class LossSpec:
-    """What a strategy asks the booster to minimise; booster-agnostic.
+    """What a strategy asks the booster to minimise; booster-agnostic. ``kind`` is one of the
+    three losses every adapter knows how to train; strategies (built-in or a user's plugin) are
+    expressed in these terms.
 
     - ce:       the library's native cross-entropy (binary logloss / softmax).
     - weighted: native cross-entropy with per-class weights ``class_weights`` (length K,
@@ -30,7 +34,7 @@ class LossSpec:
                 CatBoost binary focal only: "python" (our objective) or "native" (CatBoost Focal).
     """
 
-    strategy: StrategyName
+    kind: LossKind
     class_weights: tuple[float, ...] | None = None
     alpha: float | tuple[float, ...] | None = None
     gamma: float = 2.0

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 import bench
 from bench.datasets.dataset import Dataset, DatasetMeta
-from bench.datasets.schema import NAME_PATTERN, SOURCES, CatalogueModel, DatasetSpec
+from bench.datasets.schema import NAME_PATTERN, Entry, catalogue_model
+from bench.datasets.sources import SOURCES, spec_model
 from bench.errors import BenchError
 
 CATALOGUE_ENV = "BENCH_CATALOGUE"
@@ -25,7 +26,7 @@ CATALOGUE_ENV = "BENCH_CATALOGUE"
 
 # libyaml's parser when PyYAML has it (its wheels do): the 174 entries parse in ~6 ms instead of
 # ~120 ms, and every worker process of a sweep parses the catalogue once.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _UniqueKeyLoader(_SafeLoader):
@@ -55,7 +56,7 @@ class Catalogue:
     """A checked datasets.yaml: specs by name, suites by name."""
 
     path: Path
-    datasets: dict[str, DatasetSpec]
+    datasets: dict[str, Entry]
     suites: dict[str, list[str]]
 
     @property
@@ -63,7 +64,7 @@ class Catalogue:
         """Relative file paths in entries are relative to this directory."""
         return self.path.parent
 
-    def spec(self, name: str) -> DatasetSpec:
+    def spec(self, name: str) -> Entry:
         if name not in self.datasets:
             raise BenchError(
                 f"{self.path}: unknown dataset {name!r}{_suggest(name, self.datasets)}"
@@ -79,15 +80,14 @@ class Catalogue:
         return list(self.suites[name])
 
     def family(self, name: str) -> str:
-        """The entry's family: its `family` key, else keel's phenotype, else its own name."""
+        """The entry's family: its `family` key, else its source's grouping (keel: the
+        phenotype), else its own name."""
         spec = self.spec(name)
         if spec.family:
             return spec.family
-        if spec.source == "keel":
-            from bench.datasets.sources import _keel as keel
+        from bench.datasets.sources import source_family
 
-            return keel.phenotype(spec) or name
-        return name
+        return source_family(spec) or name
 
 
 def _suggest(name: str, choices) -> str:
@@ -132,20 +132,10 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _spec_fields(source: str) -> list[str]:
-    from bench.datasets import schema
-
-    model = {
-        "keel": schema.KeelSpec,
-        "sklearn": schema.SklearnSpec,
-        "file": schema.FileSpec,
-        "openml": schema.OpenMLSpec,
-        "zenodo": schema.ZenodoSpec,
-        "synthetic": schema.SyntheticSpec,
-    }[source]
-    return list(model.model_fields)
+    return list(spec_model(source).model_fields)
 
 
-def _describe_error(path: Path, raw: Any, err: dict) -> str:
+def _describe_error(path: Path, raw: Any, err: Any) -> str:
     """One pydantic error as 'FILE: dataset NAME: key KEY: problem'."""
     loc = list(err["loc"])
     kind = err["type"]
@@ -155,12 +145,12 @@ def _describe_error(path: Path, raw: Any, err: dict) -> str:
         rest = loc[2:]
         entry = raw.get("datasets", {}).get(name) if isinstance(raw, dict) else None
         if kind == "union_tag_not_found":
-            return f"{head}: missing key 'source' (one of: {', '.join(SOURCES)})"
+            return f"{head}: missing key 'source' (one of: {', '.join(SOURCES.names())})"
         if kind == "union_tag_invalid":
             given = entry.get("source") if isinstance(entry, dict) else None
             return (
-                f"{head}: unknown source {given!r}{_suggest(str(given), SOURCES)} "
-                f"(known: {', '.join(SOURCES)})"
+                f"{head}: unknown source {given!r}{_suggest(str(given), SOURCES.names())} "
+                f"(known: {', '.join(SOURCES.names())})"
             )
         if kind == "model_attributes_type" or (not rest and kind.endswith("_type")):
             return f"{head}: an entry must be a mapping of keys, got {type(entry).__name__}"
@@ -191,7 +181,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: expected a mapping with 'datasets' and 'suites' at the top")
     try:
-        model = CatalogueModel.model_validate(raw)
+        model = catalogue_model().model_validate(raw)
     except ValidationError as err:
         errors = err.errors(include_url=False)
         lines = [_describe_error(path, raw, e) for e in errors[:5]]
@@ -217,21 +207,20 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     return Catalogue(path=path, datasets=dict(model.datasets), suites=dict(model.suites))
 
 
-_SPEC_ADAPTER: TypeAdapter = TypeAdapter(DatasetSpec)
-
-
 def load_dataset(catalogue: Catalogue, name: str) -> Dataset:
     """Load one dataset, memoised per process on (catalogue path, name, entry): a sweep loads
     each dataset once per worker process, and an edited entry is loaded afresh."""
     spec = catalogue.spec(name)
-    return _load_cached(str(catalogue.path), name, spec.model_dump_json(), catalogue.family(name))
+    return _load_cached(
+        str(catalogue.path), name, spec.source, spec.model_dump_json(), catalogue.family(name)
+    )
 
 
 @functools.lru_cache(maxsize=256)
-def _load_cached(path: str, name: str, spec_json: str, family: str) -> Dataset:
+def _load_cached(path: str, name: str, source: str, spec_json: str, family: str) -> Dataset:
     from bench.datasets.sources import load_source
 
-    spec = _SPEC_ADAPTER.validate_json(spec_json)
+    spec = spec_model(source).model_validate_json(spec_json)
     return load_source(spec, name=name, family=family, base_dir=Path(path).parent)
 
 

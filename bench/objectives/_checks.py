@@ -60,7 +60,7 @@ def check_gamma(gamma: object) -> float:
 def check_hessian_guard(hessian: object) -> str:
     if hessian not in HESSIAN_GUARDS:
         raise ValueError(f"hessian: expected one of {HESSIAN_GUARDS}, got {hessian!r}")
-    return hessian  # type: ignore[return-value]
+    return str(hessian)
 
 
 def check_alpha(alpha: object, n_classes: int) -> float | tuple[float, ...] | None:
@@ -181,7 +181,8 @@ class PreparedLabels:
         if w is None:
             if self.n_classes == 2:
                 # a_t = alpha for y = 1, 1 - alpha for y = 0
-                w = np.where(self.y == 1, alpha, 1.0 - alpha)
+                a = float(alpha)  # type: ignore[arg-type]  # check_alpha: a float when binary
+                w = np.where(self.y == 1, a, 1.0 - a)
             else:
                 w = np.asarray(alpha, dtype=np.float64)[self.y]
             w.flags.writeable = False

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
+
+from bench.paths import report_dir
+from bench.tracking.stores import configure_process
 
 from .build import build_report
 from .load import load_results
 from .publish import log_summary_run
 
 
-def default_out_dir(sweep: str) -> Path:
-    return Path("runs") / "reports" / re.sub(r"[^A-Za-z0-9._-]+", "_", sweep)
-
-
 def report_command(args: Any) -> int:
-    """CLI entry: args.sweep, args.tracking_uri, args.metric, args.out (all optional)."""
-    results, info = load_results(getattr(args, "tracking_uri", None), getattr(args, "sweep", None))
-    out = Path(args.out) if getattr(args, "out", None) else default_out_dir(info.name)
+    """CLI entry: args.sweep, args.tracking_uri, args.metric, args.out, args.runs_dir."""
+    configure_process()
+    runs_dir = getattr(args, "runs_dir", None) or "runs"
+    results, info = load_results(
+        getattr(args, "tracking_uri", None), getattr(args, "sweep", None), runs_dir
+    )
+    out = Path(args.out) if getattr(args, "out", None) else report_dir(runs_dir, info.name)
     paths = build_report(results, info, out_dir=out, metric=getattr(args, "metric", None))
     if info.experiment_id and info.tracking_uri:
         paths.summary_run_id = log_summary_run(

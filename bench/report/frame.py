@@ -13,25 +13,14 @@ import numpy as np
 import pandas as pd
 
 from bench import runschema as rs
+from bench.boosters import BOOSTERS
 from bench.errors import BenchError
 from bench.imbalance import TIER_ORDER, imbalance_tier
+from bench.strategies import STRATEGIES
 
 KEYS = ("dataset", "booster", "strategy", "repeat", "fold")
-BOOSTER_ORDER = ("lightgbm", "xgboost", "catboost")
-STRATEGY_ORDER = ("ce", "weighted", "focal")
-FINISHED = "FINISHED"
+FINISHED = rs.FINISHED
 UNKNOWN_TIER = "unknown"
-
-OTHER_METRICS = (
-    rs.M_THRESHOLD,
-    rs.M_BEST_ITERATION,
-    rs.M_INNER_SCORE,
-    rs.M_FIT_TIME,
-    rs.M_REFIT_TIME,
-    rs.M_TUNE_TIME,
-    rs.M_WALL_TIME,
-    rs.M_N_TRIALS,
-)
 
 
 def available_metrics(df: pd.DataFrame) -> list[str]:
@@ -103,9 +92,9 @@ def expected_grid(df: pd.DataFrame, config: dict[str, Any] | None) -> Grid:
     datasets = list(
         dict.fromkeys(_str_list(config.get("datasets")) + list(df["dataset"].astype(str)))
     )
-    boosters = _ordered(_str_list(config.get("boosters")) + list(df["booster"]), BOOSTER_ORDER)
+    boosters = _ordered(_str_list(config.get("boosters")) + list(df["booster"]), BOOSTERS.names())
     strategies = _ordered(
-        _str_list(config.get("strategies")) + list(df["strategy"]), STRATEGY_ORDER
+        _str_list(config.get("strategies")) + list(df["strategy"]), STRATEGIES.names()
     )
     repeats = _index_range({int(v) for v in df["repeat"]}, config.get("repeats"))
     folds = _index_range({int(v) for v in df["fold"]}, config.get("folds"))

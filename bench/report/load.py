@@ -4,9 +4,7 @@ server-side, because listing every trial run of a large sweep is slow."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from bench import runschema as rs
 from bench.errors import BenchError
+from bench.redaction import redact
+from bench.tracking.uris import require_existing_store, resolve_tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 VERSION_COLUMN_PREFIX = "version."
 _PAGE = 10000
 
@@ -57,20 +56,6 @@ class SweepInfo:
     created: str | None = None
 
 
-def resolve_tracking_uri(uri: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local store, which must exist
-    (MLflow would silently create an empty database)."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.exists():
-            raise BenchError(
-                f"no MLflow store at {path} (tracking URI {uri}): no sweep has been run yet; "
-                "run `python -m bench run` first or pass --tracking-uri"
-            )
-    return uri
-
-
 def _sweep_experiments(client: MlflowClient) -> list[Any]:
     found, token = [], None
     while True:
@@ -98,13 +83,16 @@ def find_sweep(client: MlflowClient, tracking_uri: str, sweep: str | None) -> li
     exps = sorted(_sweep_experiments(client), key=_created, reverse=True)
     if not exps:
         raise BenchError(
-            f"no sweep found in MLflow store {tracking_uri} (no experiment tagged {rs.EXP_SWEEP})"
+            f"no sweep found in MLflow store {redact(tracking_uri)} (no experiment tagged "
+            f"{rs.EXP_SWEEP})"
         )
     name = sweep or exps[0].tags[rs.EXP_SWEEP]
     chosen = [e for e in exps if e.tags[rs.EXP_SWEEP] == name]
     if not chosen:
         names = ", ".join(dict.fromkeys(e.tags[rs.EXP_SWEEP] for e in exps))
-        raise BenchError(f"--sweep {sweep!r} not found in {tracking_uri}; sweeps found: {names}")
+        raise BenchError(
+            f"--sweep {sweep!r} not found in {redact(tracking_uri)}; sweeps found: {names}"
+        )
     return chosen
 
 
@@ -164,27 +152,29 @@ def _search_cells(client: MlflowClient, experiment_ids: list[str]) -> list[dict[
 
 
 def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
-    """Keep one run per cell: the latest FINISHED one, else the latest attempt."""
+    """Keep the run that counts for each cell (``runschema.parent_rank``, as the sweep does)."""
     if df.empty:
         return df
-    df = df.sort_values(
-        ["status", "start_time"], key=lambda s: (s == "FINISHED") if s.name == "status" else s
-    )
-    return df.drop_duplicates(list(REQUIRED_TAGS), keep="last").reset_index(drop=True)
+    rank = [rs.parent_rank(s, t) for s, t in zip(df["status"], df["start_time"], strict=True)]
+    df = df.assign(_rank=rank).sort_values("_rank", kind="stable")
+    df = df.drop_duplicates(list(REQUIRED_TAGS), keep="first")
+    return df.drop(columns="_rank").reset_index(drop=True)
 
 
-def load_results(tracking_uri: str | None, sweep: str | None) -> tuple[pd.DataFrame, SweepInfo]:
+def load_results(
+    tracking_uri: str | None, sweep: str | None, runs_dir: str = "runs"
+) -> tuple[pd.DataFrame, SweepInfo]:
     """One tidy row per cell of a sweep (every metric, the tags, status), and the sweep's info.
 
     Rows of any status are returned (``status`` column); only FINISHED ones are results.
     """
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = require_existing_store(resolve_tracking_uri(tracking_uri, runs_dir))
     client = MlflowClient(uri)
     exps = find_sweep(client, uri, sweep)
     info = _info(exps[0], uri)
     rows = _search_cells(client, [e.experiment_id for e in exps])
     if not rows:
-        raise BenchError(f"sweep {info.name!r} in {uri} has no cell runs yet")
+        raise BenchError(f"sweep {info.name!r} in {redact(uri)} has no cell runs yet")
     df = pd.DataFrame(rows)
     bad = df[list(REQUIRED_TAGS)].isna().any(axis=1)
     if bad.any():

@@ -23,7 +23,7 @@ def log_summary_run(
     run = client.create_run(
         experiment_id,
         run_name=f"report-{sweep}",
-        tags={rs.ROLE: rs.ROLE_SUMMARY, rs.TAG_SWEEP: sweep, "bench.report.metric": metric},
+        tags={rs.ROLE: rs.ROLE_SUMMARY, rs.TAG_SWEEP: sweep, rs.TAG_REPORT_METRIC: metric},
     )
     try:
         client.log_artifacts(run.info.run_id, str(out_dir), ARTIFACT_DIR)

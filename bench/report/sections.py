@@ -207,7 +207,7 @@ def focal_comparisons(
 ) -> list[Comparison]:
     """focal vs ce and vs weighted per booster (restricted to ``datasets`` if given), with
     Holm's correction over the Wilcoxon tests of this family."""
-    out = []
+    out: list[tuple[str, str, stats.PairResult | None, list[str]]] = []
     for b in prep.grid.boosters:
         for other in _opponents(prep):
             scores, excluded = prep.scores([(b, FOCAL), (b, other)])
@@ -274,8 +274,8 @@ def _skip_notes(sec: Section, prefix: str, rows: list[Comparison]) -> None:
         for why in (res.wilcoxon_skipped, res.bayes_skipped):
             if why:
                 reasons.setdefault(f"test skipped: {why}", []).append(where)
-    for why, where in reasons.items():
-        which = "every comparison" if len(where) == len(rows) else ", ".join(where)
+    for why, places in reasons.items():
+        which = "every comparison" if len(places) == len(rows) else ", ".join(places)
         sec.note(f"{prefix}{why} ({which}).")
 
 

@@ -75,12 +75,12 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
     Equal to statsmodels' multipletests(method="holm") (checked in the tests), which is not
     used because it runs gc.collect() on every call (0.2 s each in a process holding MLflow).
     """
-    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    ran = {i: float(p) for i, p in enumerate(pvalues) if p is not None}
     out: list[float | None] = [None] * len(pvalues)
-    m = len(idx)
+    m = len(ran)
     running = 0.0
-    for rank, i in enumerate(sorted(idx, key=lambda j: pvalues[j])):
-        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+    for rank, i in enumerate(sorted(ran, key=ran.__getitem__)):
+        running = max(running, min(1.0, (m - rank) * ran[i]))
         out[i] = running
     return out
 
@@ -211,11 +211,13 @@ def compare_pair(
     wins = int(np.sum(d > tie_tol))
     losses = int(np.sum(d < -tie_tol))
     p, why = wilcoxon_p(x, y)
+    bx: float | None = None
+    br: float | None = None
+    by: float | None = None
+    bwhy: str | None = None
     if n >= MIN_DATASETS_BAYES:
         bx, br, by = bayes_signed_rank(x, y, rope, nsamples=nsamples, seed=seed)
-        bwhy = None
     else:
-        bx = br = by = None
         bwhy = f"Bayesian signed-rank needs >= {MIN_DATASETS_BAYES} datasets, got {n}"
     return PairResult(
         n_datasets=n,

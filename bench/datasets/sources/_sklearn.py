@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn import datasets as skd
@@ -11,7 +13,7 @@ from bench.datasets.schema import SklearnSpec
 from bench.errors import BenchError
 
 
-def load(spec: SklearnSpec, *, name: str, family: str) -> Dataset:
+def load(spec: SklearnSpec, *, name: str, family: str, base_dir: Path | None = None) -> Dataset:
     bunch = getattr(skd, f"load_{spec.loader}")(as_frame=True)
     X: pd.DataFrame = bunch.data
     codes = np.asarray(bunch.target, dtype=np.int64)

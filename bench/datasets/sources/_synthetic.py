@@ -59,7 +59,10 @@ def _chunks(n: int) -> list[int]:
 
 
 def raw_class_counts(spec: SyntheticSpec) -> np.ndarray:
-    return sum(_allocate(rows, spec.weights) for rows in _chunks(spec.n_samples))
+    counts = np.zeros(len(spec.weights), dtype=np.int64)
+    for rows in _chunks(spec.n_samples):
+        counts += _allocate(rows, spec.weights)
+    return counts
 
 
 def spec_meta(spec: SyntheticSpec, *, name: str, family: str) -> DatasetMeta:
@@ -67,7 +70,9 @@ def spec_meta(spec: SyntheticSpec, *, name: str, family: str) -> DatasetMeta:
     counts = raw_class_counts(spec)
     if len(counts) == 2 and counts[1] > counts[0]:
         counts = counts[::-1]  # label 1 is the minority (see bench.datasets.dataset)
-    return make_meta(name, "synthetic", family, spec.n_features, counts, spec.n_categorical)
+    return make_meta(
+        name, "synthetic", family, spec.n_features, counts.tolist(), spec.n_categorical
+    )
 
 
 def cache_path(spec: SyntheticSpec) -> Path:
@@ -79,6 +84,10 @@ def cache_path(spec: SyntheticSpec) -> Path:
 
 def is_built(spec: SyntheticSpec) -> bool:
     return cache_path(spec).is_file()
+
+
+def availability(spec: SyntheticSpec) -> str:
+    return "ready" if is_built(spec) else "not built"
 
 
 def _parameters(spec: SyntheticSpec) -> dict[str, np.ndarray]:
@@ -159,7 +168,7 @@ def build(spec: SyntheticSpec) -> Path:
     return atomic_write(target, write)
 
 
-def load(spec: SyntheticSpec, *, name: str, family: str) -> Dataset:
+def load(spec: SyntheticSpec, *, name: str, family: str, base_dir: Path | None = None) -> Dataset:
     frame = pd.read_parquet(build(spec))
     codes = frame.pop("target").to_numpy().astype(np.int64)
     return build_dataset(

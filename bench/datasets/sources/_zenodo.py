@@ -30,7 +30,7 @@ def is_cached(spec: ZenodoSpec) -> bool:
     return cache_file(spec).is_file()
 
 
-def load(spec: ZenodoSpec, *, name: str, family: str) -> Dataset:
+def load(spec: ZenodoSpec, *, name: str, family: str, base_dir: Path | None = None) -> Dataset:
     from imblearn.datasets import fetch_datasets
 
     cached = is_cached(spec)
@@ -63,3 +63,7 @@ def load(spec: ZenodoSpec, *, name: str, family: str) -> Dataset:
         positive="1" if "1" in names else None,
         where=f"of imbalanced-learn {spec.name!r}",
     )
+
+
+def availability(spec: ZenodoSpec) -> str:
+    return "ready" if is_cached(spec) else "not cached"

@@ -16,37 +16,38 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from bench.processes import die_with_parent, queued_now, usable_cores
+from bench.sweep.cells import CellFinished, CellStarted, TrialFinished
+from bench.sweep.executors.processes import die_with_parent, queued_now, usable_cores
 
 if TYPE_CHECKING:
-    from bench.cells import Cell, CellContext, CellResult
     from bench.config import SweepConfig
-    from bench.tracking import Tracker
+    from bench.sweep.cells import Cell, CellContext, CellResult
+    from bench.sweep.executors.base import OnEvent
 
-Event = tuple  # ("start", key, run_name) | ("trial", key, n) | ("done", CellResult)
-
-_tracker: Tracker | None = None
 _events: Any = None
+_tracking_uri: str | None = None
 
 
 def _init_worker(
     events: Any, tracking_uri: str, boosters: tuple[str, ...], store_ready: Any
 ) -> None:
     """Import everything a cell needs, then wait for the store and open it."""
-    global _tracker, _events
+    global _events, _tracking_uri
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    from bench.tracking import Tracker, preload_store
+    from bench.sweep.executors.base import worker_tracker
+    from bench.tracking.stores import configure_process, preload_store
 
+    configure_process()
     preload_cell_code(boosters)
     preload_store(tracking_uri)
     store_ready.wait()  # should the parent die first, die_with_parent ends this wait
-    _tracker = Tracker(tracking_uri, schema_ready=True)
-    _events = events
+    worker_tracker(tracking_uri)
+    _events, _tracking_uri = events, tracking_uri
 
 
 def preload_cell_code(boosters: Sequence[str]) -> None:
@@ -55,7 +56,7 @@ def preload_cell_code(boosters: Sequence[str]) -> None:
     booster) that would otherwise delay the first cell."""
     import sklearn.metrics  # noqa: F401
 
-    import bench.protocol  # noqa: F401
+    import bench.sweep.cell  # noqa: F401
     from bench.boosters import get_adapter
 
     for name in boosters:
@@ -68,29 +69,30 @@ def _started() -> None:
 
 
 def _run_in_worker(cell: Cell, ctx: CellContext) -> CellResult:
-    from bench.protocol import run_cell
-    from bench.tracking import TrackingError
+    from bench.sweep.cell import run_cell
+    from bench.sweep.executors.base import worker_tracker
+    from bench.tracking.client import TrackingError
 
-    assert _tracker is not None
-    _events.put(("start", cell.key, cell.run_name))
+    tracker = worker_tracker(ctx.tracking_uri)
+    _events.put(CellStarted(cell.key, cell.run_name))
     try:
-        return run_cell(cell, ctx, _tracker, lambda c, n: _events.put(("trial", c.key, n)))
+        return run_cell(cell, ctx, tracker, lambda c, n: _events.put(TrialFinished(c.key, n)))
     finally:
         with contextlib.suppress(TrackingError):
-            _tracker.flush()
+            tracker.flush()
 
 
 def start_for(cfg: SweepConfig) -> LocalPool | None:
     """The pool a sweep on this machine will use, started now; None when its cells run in
     this process (one worker) or on Dask."""
-    from bench.config import resolve_tracking_uri
+    from bench.tracking.uris import resolve_tracking_uri
 
     if cfg.scheduler or cfg.dask_local:
         return None
     workers = cfg.workers or usable_cores()
     if workers < 2:
         return None
-    return LocalPool(workers, resolve_tracking_uri(cfg), cfg.boosters)
+    return LocalPool(workers, resolve_tracking_uri(cfg.tracking_uri, cfg.runs_dir), cfg.boosters)
 
 
 class LocalPool:
@@ -114,9 +116,7 @@ class LocalPool:
         """The store's schema and journal mode are final: workers may open it."""
         self._store_ready.set()
 
-    def run(
-        self, cells: list[Cell], ctx: CellContext, on_event: Callable[[Event], None]
-    ) -> list[CellResult]:
+    def run(self, cells: list[Cell], ctx: CellContext, on_event: OnEvent) -> list[CellResult]:
         """One CellResult per cell, in the order of ``cells``; a TrackingError stops all."""
         results: list[CellResult | None] = [None] * len(cells)
         index = {self._pool.submit(_run_in_worker, cell, ctx): i for i, cell in enumerate(cells)}
@@ -127,7 +127,7 @@ class LocalPool:
                 self._drain(on_event)
                 for fut in done:
                     result = fut.result()  # TrackingError propagates and stops the sweep
-                    on_event(("done", result))
+                    on_event(CellFinished(result))
                     results[index[fut]] = result
             self._drain(on_event)
         except BaseException:
@@ -135,11 +135,11 @@ class LocalPool:
             raise
         return [r for r in results if r is not None]
 
-    def _drain(self, on_event: Callable[[Event], None]) -> None:
+    def _drain(self, on_event: OnEvent) -> None:
         for event in queued_now(self._events):
             on_event(event)
 
-    def close(self, kill: bool = False) -> None:
+    def close(self, kill: bool = True) -> None:
         """Shut the pool down without waiting. ``kill`` ends the workers at once: after an
         error or Ctrl-C (mid-cell: the cell resumes next time), or once the sweep is done (each
         worker flushed its writes before returning its last cell, and a clean exit costs the

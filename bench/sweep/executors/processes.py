@@ -10,8 +10,6 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-BUSY_RETRY_S = 2.0  # pause before asking again for a cell another process holds
-
 _bound_to_parent = False
 
 

@@ -4,7 +4,6 @@ and the end-of-sweep summary table read back from MLflow."""
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 import pandas as pd
 from rich.console import Console
@@ -12,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -19,7 +19,8 @@ from rich.progress import (
 from rich.table import Table
 
 from bench import runschema as rs
-from bench.config import STRATEGIES
+from bench.strategies import STRATEGIES
+from bench.sweep.cells import CellFinished, CellStarted, Event, TrialFinished
 
 
 def _clock(seconds: float) -> str:
@@ -29,7 +30,8 @@ def _clock(seconds: float) -> str:
 
 
 class SweepProgress:
-    """Consumes executor events: ("start", key, name), ("trial", key, n), ("done", result)."""
+    """Consumes executor events (``bench.sweep.cells.Event``). ``quiet``: no bar and no line per
+    cell (errors and the summary still print)."""
 
     def __init__(
         self,
@@ -38,9 +40,11 @@ class SweepProgress:
         already_done: int,
         trials_per_cell: int,
         console: Console | None = None,
+        quiet: bool = False,
     ):
         self.console = console or Console(stderr=True)
-        self.live = self.console.is_terminal
+        self.quiet = quiet
+        self.live = self.console.is_terminal and not quiet
         self.total = total_cells
         self.done = already_done
         self.started_with = already_done
@@ -48,12 +52,12 @@ class SweepProgress:
         self.trials_per_cell = trials_per_cell
         self.running: dict[str, str] = {}
         self.t0 = time.monotonic()
-        self.status_counts: dict[str, int] = defaultdict(int)
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def header(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+        if not self.quiet:
+            self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def error(self, text: str) -> None:
         style = "red" if self.live else None
@@ -89,20 +93,18 @@ class SweepProgress:
         per_cell = (time.monotonic() - self.t0) / ran
         return _clock(per_cell * (self.total - self.done))
 
-    def on_event(self, event: tuple) -> None:
-        kind = event[0]
-        if kind == "start":
-            self.running[event[1]] = event[2]
-        elif kind == "trial":
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, CellStarted):
+            self.running[event.key] = event.run_name
+        elif isinstance(event, TrialFinished):
             self.trials += 1
-        elif kind == "done" and event[1].status == "busy":
-            self.running.pop(event[1].key, None)
-        elif kind == "done":
-            result = event[1]
+        elif isinstance(event, CellFinished) and event.result.status == "busy":
+            self.running.pop(event.result.key, None)
+        elif isinstance(event, CellFinished):
+            result = event.result
             self.running.pop(result.key, None)
             self.done += 1
-            self.status_counts[result.status] += 1
-            if not self.live:
+            if not self.live and not self.quiet:
                 score = f" score={result.score:.4f}" if result.score is not None else ""
                 note = f" ERROR {result.error.splitlines()[0]}" if result.error else ""
                 self.console.print(
@@ -113,7 +115,7 @@ class SweepProgress:
                     markup=False,
                     soft_wrap=True,
                 )
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             current = ", ".join(list(self.running.values())[:2])
             self._progress.update(
                 self._task, completed=self.done, trials=self.trials, current=current
@@ -138,7 +140,8 @@ def summary_frame(runs: list, target: str) -> pd.DataFrame:
     table = frame.pivot_table(
         index=["dataset", "booster"], columns="strategy", values="score", aggfunc="mean"
     )
-    return table[[s for s in STRATEGIES if s in table.columns]]
+    known = [s for s in STRATEGIES if s in table.columns]
+    return table[known + sorted(c for c in table.columns if c not in known)]
 
 
 def print_summary(runs: list, target: str, console: Console) -> None:

@@ -11,8 +11,10 @@ import pandas as pd
 
 from bench import runschema as rs
 from bench.imbalance import imbalance_tier
+from bench.runschema import FINISHED
 
-from .frame import BOOSTER_ORDER, FINISHED, STRATEGY_ORDER
+BOOSTER_ORDER = ("lightgbm", "xgboost", "catboost")
+STRATEGY_ORDER = ("ce", "weighted", "focal")
 
 
 def synthetic_results(

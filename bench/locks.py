@@ -1,5 +1,6 @@
-"""Exclusive claims on cells, so several sweep processes (or a Dask retry beside a slow
-original) never run the same cell at once.
+"""Locks between processes: exclusive claims on cells, so several sweep processes (or a Dask
+retry beside a slow original) never run the same cell at once, and turns at creating a new
+store's schema (``exclusive``).
 
 A claim is an OS-level lock that dies with its holder: an advisory lock in PostgreSQL when
 the Optuna storage is PostgreSQL (works across machines), else ``flock`` on a file beside
@@ -52,9 +53,10 @@ def claim(storage_url: str, key: str) -> Iterator[bool]:
         import psycopg
 
         with psycopg.connect(_pg_dsn(storage_url), autocommit=True) as conn:
-            got = conn.execute(
+            row = conn.execute(
                 "SELECT pg_try_advisory_lock(%s)", (advisory_lock_id(key),)
-            ).fetchone()[0]
+            ).fetchone()
+            got = bool(row and row[0])
             try:
                 yield bool(got)
             finally:

@@ -1,9 +1,9 @@
-"""The unit of work as the planner and the workers exchange it: a cell, its key, its context
-and its result, plus the per-process dataset cache.
+"""The unit of work as the planner and the workers exchange it: a cell, its key, its context,
+its result and the progress events, plus the per-process dataset cache.
 
-Kept apart from ``protocol`` (which imports scikit-learn, Optuna and the boosters, ~1.7 s) so
-that a sweep's parent process can plan and hand out cells without importing what only the
-workers run.
+Kept apart from ``bench.sweep.cell`` (which imports scikit-learn, Optuna and the boosters,
+~1.7 s) so that a sweep's parent process can plan and hand out cells without importing what only
+the workers run.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 from bench.config import SweepConfig
-from bench.datasets import Dataset, load_catalogue, load_dataset
+from bench.datasets import Catalogue, Dataset, load_catalogue, load_dataset
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,49 @@ class CellContext:
     storage_url: str
     catalogue_path: str
     threads: int
+    log_dir: str  # where each worker process writes its log file
+
+
+CellStatus = Literal["done", "skipped", "failed", "busy"]
 
 
 @dataclass
 class CellResult:
+    """How a cell ended: "done", "skipped" (finished earlier), "failed", or "busy" (another
+    process holds its claim; the driver asks again later)."""
+
     key: str
     run_name: str
-    status: str  # "done" | "skipped" (finished earlier) | "failed" | "busy" (claimed elsewhere)
+    status: CellStatus
     score: float | None = None
     trials_run: int = 0
     error: str | None = None
     fit_time: float = 0.0
-    wall_time: float = 0.0
+
+
+# --- progress events, from whoever runs a cell to the sweep's progress display ------------
+@dataclass(frozen=True)
+class CellStarted:
+    key: str
+    run_name: str
+
+
+@dataclass(frozen=True)
+class TrialFinished:
+    key: str
+    trials_run: int  # trials this attempt at the cell has run so far
+
+
+@dataclass(frozen=True)
+class CellFinished:
+    result: CellResult
+
+
+Event = CellStarted | TrialFinished | CellFinished
 
 
 @functools.cache
-def _catalogue(path: str):
+def _catalogue(path: str) -> Catalogue:
     return load_catalogue(path)
 
 

@@ -19,9 +19,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from bench import runschema as rs
-from bench.errors import BenchError
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+from bench.errors import BenchError, one_line
+from bench.redaction import redact
+from bench.tracking.client import TrialRecord
 
 ERROR_ATTR = "error"  # set on trials that failed by raising (they get a FAILED child run)
 
@@ -37,10 +37,10 @@ def open_storage(url: str) -> BaseStorage:
 
     No Optuna heartbeats: they only work with ``Study.optimize``, not with the ask/tell loop
     that keeps budgets exact. A dead worker's trials are reaped instead by whoever next
-    claims its cell (``bench.claims``), which works for every storage.
+    claims its cell (``bench.locks``), which works for every storage.
     """
     if "://" in url:
-        from bench.claims import exclusive
+        from bench.locks import exclusive
 
         try:
             # Processes creating the schema of a new database at once collide on
@@ -48,11 +48,8 @@ def open_storage(url: str) -> BaseStorage:
             with exclusive(url, "optuna-schema"):
                 return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except Exception as err:
-            from bench.tracking import redact
-
             raise BenchError(
-                f"Optuna storage {redact(url)}: cannot open it ({type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else ''})"
+                f"Optuna storage {redact(url)}: cannot open it ({redact(one_line(err, 300))})"
             ) from None
     path = Path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,24 +124,30 @@ def logged_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
-def _ms(dt) -> int | None:
+def last_error(study: optuna.Study) -> str:
+    """The error text of the study's most recent trial that failed by raising."""
+    failed = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if ERROR_ATTR in t.user_attrs
+    ]  # fmt: skip
+    return str(failed[-1].user_attrs[ERROR_ATTR]) if failed else "unknown"
+
+
+def _ms(dt: Any) -> int | None:
     return int(dt.timestamp() * 1000) if dt is not None else None
 
 
-def trial_record(trial: FrozenTrial, run_name: str) -> dict[str, Any]:
+def trial_record(trial: FrozenTrial, run_name: str) -> TrialRecord:
     """What the trial's MLflow child run holds, derived from the study alone."""
     attrs = trial.user_attrs
-    metrics = {k: attrs[k] for k in ("inner_score", "best_iteration", "fit_time_s") if k in attrs}
-    tags = {}
-    if ERROR_ATTR in attrs:
-        tags[rs.TAG_ERROR] = str(attrs[ERROR_ATTR])[:5000]
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "run_name": f"{run_name}/t{trial.number}",
-        "params": dict(trial.params),
-        "metrics": metrics,
-        "tags": tags,
-        "start_ms": _ms(trial.datetime_start),
-        "end_ms": _ms(trial.datetime_complete),
-    }
+    tags = {rs.TAG_ERROR: str(attrs[ERROR_ATTR])[:5000]} if ERROR_ATTR in attrs else {}
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        run_name=f"{run_name}/t{trial.number}",
+        params=dict(trial.params),
+        metrics={k: float(attrs[k]) for k in rs.TRIAL_METRICS if k in attrs},
+        tags=tags,
+        start_ms=_ms(trial.datetime_start),
+        end_ms=_ms(trial.datetime_complete),
+    )

@@ -3,10 +3,11 @@
 Same contract as the local executor (run these cells, emit progress events, return one
 CellResult per cell, stop on a tracking failure). A worker that dies is replaced by Dask and
 its cell rescheduled (up to ``distributed.scheduler.allowed-failures`` deaths, default 3;
-after that the cell is reported failed); the cell's claim (bench.claims) died with the
+after that the cell is reported failed); the cell's claim (bench.locks) died with the
 worker, so the retry resumes the study from the shared Optuna storage and reuses the cell's
-MLflow parent run. A cell another sweep process holds ("busy") is resubmitted here after a
-pause, so the cluster is started once per sweep.
+MLflow parent run. A cell another sweep process holds comes back "busy" and the driver
+resubmits it after a pause; the client and cluster stay up between those runs, so the
+cluster is started once per sweep.
 
 Resources (the rule): a Dask worker runs one cell at a time per Dask thread, and a booster
 fit inside it uses ``--threads`` threads, by default the worker host's usable cores divided
@@ -27,16 +28,24 @@ import asyncio
 import contextlib
 import dataclasses
 import queue
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from typing import Any
 
-from bench.cells import Cell, CellContext, CellResult
-from bench.errors import BenchError
-from bench.processes import BUSY_RETRY_S, die_with_parent, queued_now, usable_cores
-from bench.protocol import run_cell
-from bench.tracking import Tracker, TrackingError
+from bench.errors import BenchError, one_line
+from bench.sweep.cell import run_cell
+from bench.sweep.cells import (
+    Cell,
+    CellContext,
+    CellFinished,
+    CellResult,
+    CellStarted,
+    Event,
+    TrialFinished,
+)
+from bench.sweep.executors.base import OnEvent, close_worker_trackers, worker_tracker
+from bench.sweep.executors.processes import die_with_parent, queued_now, usable_cores
+from bench.tracking.client import TrackingError
 
 TOPIC = "bench-progress"
 CLOSE_TIMEOUT_S = 30.0  # a worker that imported the boosters needs seconds to exit on a busy host
@@ -52,20 +61,6 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
 }
-
-_trackers: dict[str, Tracker] = {}  # one per worker process and tracking URI
-
-
-def _tracker(uri: str) -> Tracker:
-    if uri not in _trackers:
-        _trackers[uri] = Tracker(uri)
-    return _trackers[uri]
-
-
-def _close_trackers() -> None:
-    """Stop the background MLflow writers so workers shut down promptly."""
-    while _trackers:
-        _trackers.popitem()[1].close()
 
 
 def worker_memory_limit(n_workers: int) -> int:
@@ -83,28 +78,45 @@ def threads_per_host(workers_info: dict[str, dict]) -> dict[str, int]:
     return dict(per_host)
 
 
+# Progress events cross the scheduler as plain (kind, fields) pairs: Dask's event log carries
+# msgpack-able data, not our dataclasses.
+def _to_wire(event: Event) -> tuple[str, dict[str, Any]]:
+    return type(event).__name__, dataclasses.asdict(event)
+
+
+def _from_wire(kind: str, fields: dict[str, Any]) -> Event:
+    if kind == "CellStarted":
+        return CellStarted(**fields)
+    if kind == "TrialFinished":
+        return TrialFinished(**fields)
+    raise ValueError(f"unexpected progress event {kind!r}")
+
+
 def run_cell_task(cell: Cell, ctx: CellContext, cells_per_host: dict[str, int]) -> CellResult:
     """Runs on a Dask worker; progress goes back through the scheduler's event log."""
     from distributed import get_worker
 
+    from bench.tracking.stores import configure_process
+
     worker = get_worker()
     die_with_parent()  # its nanny, or the CLI running a LocalCluster
+    configure_process()
     if ctx.config.threads is None:  # the rule: host cores // cells the host runs at once
         concurrent = cells_per_host.get(worker.ip) or worker.state.nthreads or 1
         ctx = dataclasses.replace(ctx, threads=max(1, usable_cores() // concurrent))
 
-    def emit(*event) -> None:
-        worker.log_event(TOPIC, event)
+    def emit(event: Event) -> None:
+        worker.log_event(TOPIC, _to_wire(event))
 
-    emit("start", cell.key, cell.run_name)
-    tracker = _tracker(ctx.tracking_uri)
+    emit(CellStarted(cell.key, cell.run_name))
+    tracker = worker_tracker(ctx.tracking_uri, schema_ready=False)
     try:
-        return run_cell(cell, ctx, tracker, lambda c, n: emit("trial", c.key, n))
+        return run_cell(cell, ctx, tracker, lambda c, n: emit(TrialFinished(c.key, n)))
     finally:
         tracker.flush()
 
 
-def _start_client(scheduler: str | None, n_local: int | None):
+def _start_client(scheduler: str | None, n_local: int | None) -> tuple[Any, Any]:
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -127,7 +139,7 @@ def _start_client(scheduler: str | None, n_local: int | None):
     return Client(cluster), cluster
 
 
-def _close_cluster(cluster) -> None:
+def _close_cluster(cluster: Any) -> None:
     """Let workers exit on their own (Dask's default 4 s kills them on a loaded host)."""
 
     async def close_workers() -> None:
@@ -139,82 +151,84 @@ def _close_cluster(cluster) -> None:
     cluster.close()
 
 
-def run_dask(
-    cells: list[Cell],
-    ctx: CellContext,
-    scheduler: str | None,
-    n_local: int | None,
-    on_event: Callable[[tuple], None],
-) -> list[CellResult]:
-    from distributed import wait
+class DaskExecutor:
+    """One cell is one Dask task; the client (and a LocalCluster) live until ``close``."""
 
-    client, cluster = _start_client(scheduler, n_local)
-    events: queue.Queue = queue.Queue()  # filled on the client's event-loop thread
-    finished: set[str] = set()
+    def __init__(self, scheduler: str | None, n_local: int | None, workers: int) -> None:
+        self.scheduler, self.n_local, self.workers = scheduler, n_local, workers
+        self._client: Any = None
+        self._cluster: Any = None
+        self._events: queue.Queue = queue.Queue()  # filled on the client's event-loop thread
+        self._cells_per_host: dict[str, int] = {}
+        self._run_id = uuid.uuid4().hex[:8]
+        self._attempt: Counter[str] = Counter()
 
-    def drain() -> None:
-        for event in queued_now(events):
-            if event[0] == "start" and event[1] in finished:
-                continue  # a late event of a cell whose result is already in
-            on_event(event)
+    def _connect(self) -> Any:
+        if self._client is None:
+            self._client, self._cluster = _start_client(self.scheduler, self.n_local)
+            self._client.subscribe_topic(TOPIC, lambda event: self._events.put(event[1]))
+            self._client.wait_for_workers(1, timeout=300 if self.scheduler else None)
+            info = self._client.scheduler_info(n_workers=-1)["workers"]
+            self._cells_per_host = threads_per_host(info)
+        return self._client
 
-    try:
-        client.subscribe_topic(TOPIC, lambda event: events.put(tuple(event[1])))
-        client.wait_for_workers(1, timeout=300 if scheduler else None)
-        cells_per_host = threads_per_host(client.scheduler_info(n_workers=-1)["workers"])
-        run_id = uuid.uuid4().hex[:8]
-        attempt = Counter[str]()
+    def run(self, cells: list[Cell], ctx: CellContext, on_event: OnEvent) -> list[CellResult]:
+        from distributed import wait
 
-        def submit(i: int):
+        client = self._connect()
+        finished: set[str] = set()
+
+        def drain() -> None:
+            for kind, fields in queued_now(self._events):
+                event = _from_wire(kind, fields)
+                if isinstance(event, CellStarted) and event.key in finished:
+                    continue  # a late event of a cell whose result is already in
+                on_event(event)
+
+        def submit(i: int) -> Any:
             cell = cells[i]
-            attempt[cell.key] += 1
-            key = f"bench-{cell.key}-{run_id}-{attempt[cell.key]}"
-            return client.submit(run_cell_task, cell, ctx, cells_per_host, key=key, pure=False)
+            self._attempt[cell.key] += 1
+            key = f"bench-{cell.key}-{self._run_id}-{self._attempt[cell.key]}"
+            return client.submit(
+                run_cell_task, cell, ctx, self._cells_per_host, key=key, pure=False
+            )
 
         futures = {submit(i): i for i in range(len(cells))}
         pending = set(futures)
-        retry_at: dict[int, float] = {}
         results: list[CellResult | None] = [None] * len(cells)
         try:
-            while pending or retry_at:
-                for i, when in list(retry_at.items()):
-                    if time.monotonic() >= when:
-                        del retry_at[i]
-                        fut = submit(i)
-                        futures[fut] = i
-                        pending.add(fut)
+            while pending:
                 done: set = set()
-                if pending:
-                    with contextlib.suppress(TimeoutError):
-                        done, pending = wait(pending, timeout=0.2, return_when="FIRST_COMPLETED")
-                else:
-                    time.sleep(0.2)
+                with contextlib.suppress(TimeoutError):
+                    done, pending = wait(pending, timeout=0.2, return_when="FIRST_COMPLETED")
                 drain()
                 for fut in done:
-                    i = futures.pop(fut)
+                    i = futures[fut]
                     result = _result(fut, cells[i])
-                    if result.status == "busy":
-                        retry_at[i] = time.monotonic() + BUSY_RETRY_S
-                    else:
+                    if result.status != "busy":
                         finished.add(result.key)
-                    on_event(("done", result))
+                    on_event(CellFinished(result))
                     results[i] = result
             drain()
         except BaseException:
             client.cancel(list(futures))
             raise
         return [r for r in results if r is not None]
-    finally:
+
+    def close(self) -> None:
+        if self._client is None:
+            return
         with contextlib.suppress(Exception):
-            client.unsubscribe_topic(TOPIC)
+            self._client.unsubscribe_topic(TOPIC)
         with contextlib.suppress(Exception):
-            client.run(_close_trackers)
-        client.close()
-        if cluster is not None:
-            _close_cluster(cluster)
+            self._client.run(close_worker_trackers)
+        self._client.close()
+        if self._cluster is not None:
+            _close_cluster(self._cluster)
+        self._client = self._cluster = None
 
 
-def _result(fut, cell: Cell) -> CellResult:
+def _result(fut: Any, cell: Cell) -> CellResult:
     """The task's CellResult; a task Dask gave up on (e.g. its workers kept dying) is a
     failed cell, while a tracking failure stops the sweep."""
     try:
@@ -222,6 +236,4 @@ def _result(fut, cell: Cell) -> CellResult:
     except TrackingError:
         raise
     except Exception as err:
-        first = str(err).strip().splitlines()
-        message = f"{type(err).__name__}: {first[0] if first else ''}"[:2000]
-        return CellResult(cell.key, cell.run_name, "failed", error=message)
+        return CellResult(cell.key, cell.run_name, "failed", error=one_line(err))

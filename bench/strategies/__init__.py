@@ -1,0 +1,45 @@
+"""Loss strategies and their registry: the one source of every strategy name.
+
+- ``ce``: native cross-entropy (the baseline);
+- ``weighted``: native cross-entropy with inverse-frequency class weights;
+- ``focal``: focal loss as the training objective.
+
+Adding a strategy is one module with a :class:`Strategy` subclass plus one
+``register_strategy`` line (or, for a user's own strategy, nothing here at all: see
+``bench.strategies.plugins``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench.registry import Registry
+from bench.strategies.base import Strategy
+from bench.strategies.ce import CrossEntropy
+from bench.strategies.focal import Focal
+from bench.strategies.weighted import ClassWeighted
+
+if TYPE_CHECKING:
+    from bench.config import SweepConfig
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+BASELINE = "ce"  # what every other strategy is compared with unless the report is told otherwise
+
+
+def register_strategy(cls: type[Strategy], *, replace: bool = False) -> type[Strategy]:
+    """Register a Strategy subclass under its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"register_strategy takes a Strategy subclass, got {cls!r}")
+    return STRATEGIES.register(cls.name, cls, replace=replace)
+
+
+for _cls in (CrossEntropy, ClassWeighted, Focal):
+    register_strategy(_cls)
+
+
+def make_strategy(name: str, config: SweepConfig | None = None) -> Strategy:
+    """An instance of the registered strategy ``name`` for a sweep's configuration."""
+    return STRATEGIES.get(name)(config)
+
+
+__all__ = ["BASELINE", "STRATEGIES", "Strategy", "make_strategy", "register_strategy"]

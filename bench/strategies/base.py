@@ -1,0 +1,50 @@
+"""The strategy contract: what a loss strategy tunes and what it asks of a fit.
+
+A strategy is one class. ``suggest`` samples its own hyper-parameters from an Optuna trial (the
+booster's parameters are sampled separately, the same way for every strategy); ``loss`` turns
+them, with the class counts of the rows a model is trained on, into a
+:class:`~bench.boosters.base.LossSpec` every booster adapter can train. Every strategy gets the
+same trial budget.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from bench.boosters.base import LossSpec
+
+if TYPE_CHECKING:
+    from bench.config import SweepConfig
+
+
+class Strategy(ABC):
+    """One way of handling class imbalance, tuned with its own parameters.
+
+    Subclasses set ``name`` (what tables, tags and the CLI call it) and, when their loss is a
+    Python objective, ``needs_custom_objective`` (the planner then skips boosters without one).
+    ``config`` is the sweep's configuration (None outside a sweep: library defaults).
+    """
+
+    name: ClassVar[str]
+    needs_custom_objective: ClassVar[bool] = False
+
+    def __init__(self, config: SweepConfig | None = None) -> None:
+        self.config = config
+
+    @abstractmethod
+    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+        """Sample this strategy's own parameters from an Optuna trial (or a FixedTrial)."""
+
+    @abstractmethod
+    def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:
+        """The loss to train on labels ``y`` (class weights follow that data's class counts)."""
+
+
+def inverse_frequency(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:
+    """(n_max / n_k) ** power per class; a class absent from ``y`` gets the largest weight."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    counts = np.maximum(counts, 1.0)
+    return (counts.max() / counts) ** power

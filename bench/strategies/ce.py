@@ -1,0 +1,22 @@
+"""``ce``: the library's native cross-entropy, the baseline every other strategy is judged by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.boosters.base import LossSpec
+from bench.strategies.base import Strategy
+
+
+class CrossEntropy(Strategy):
+    """Native cross-entropy; nothing of its own to tune."""
+
+    name = "ce"
+
+    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+        return {}
+
+    def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:
+        return LossSpec("ce")

@@ -1,0 +1,161 @@
+"""The sweep's driver (parent process): plan, prepare the stores, hand the unfinished cells to
+an executor, retry busy ones, print the summary.
+
+Resume is the same code path as a first run: finished cells are skipped by key, unfinished
+studies continue from the Optuna storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from bench import runschema as rs
+from bench.config import SweepConfig
+from bench.paths import sweep_log_dir
+from bench.redaction import redact
+from bench.sweep import studies
+from bench.sweep.cells import CellContext, CellResult
+from bench.sweep.executors import make_executor
+from bench.sweep.executors.local import start_for
+from bench.sweep.executors.processes import usable_cores
+from bench.sweep.plan import SweepPlan, command_line, plan_sweep
+from bench.sweep.progress import SweepProgress, print_summary
+from bench.tracking.client import Tracker, TrackingError
+from bench.tracking.stores import configure_process, use_wal_journal
+from bench.tracking.uris import artifact_location, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from bench.sweep.executors.local import LocalPool
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_S = 2.0  # pause before asking again for a cell another process holds
+
+
+def threads_per_worker(workers: int, threads: int | None) -> int:
+    """Never oversubscribe: workers x threads <= cores unless the user asks for more."""
+    return threads or max(1, usable_cores() // workers)
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    console: Console | None = None,
+    pool: LocalPool | None = None,
+    quiet: bool = False,
+) -> int:
+    """Plan, prepare the stores, run every unfinished cell, print the summary.
+
+    ``pool``: local workers the caller started early (``start_for``) so their imports
+    overlapped its own; started here otherwise. It is closed here either way.
+    """
+    configure_process()
+    pool = pool or start_for(cfg)
+    try:
+        return _run_sweep(cfg, console, pool, quiet)
+    finally:
+        if pool is not None:
+            pool.close()  # after an error; a no-op after the executor's close
+
+
+def _run_sweep(
+    cfg: SweepConfig, console: Console | None, pool: LocalPool | None, quiet: bool
+) -> int:
+    plan = plan_sweep(cfg)
+    runs_dir = Path(cfg.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = resolve_tracking_uri(cfg.tracking_uri, cfg.runs_dir)
+    storage_url = cfg.storage or studies.default_storage_url(runs_dir)
+    tracker = Tracker(tracking_uri)
+    # Creating the experiment also creates a new store's schema, once, before any worker.
+    experiment_id = tracker.ensure_experiment(
+        plan.name,
+        plan.config_hash,
+        plan.settings,
+        command_line(plan),
+        artifact_location(tracking_uri, cfg.runs_dir),
+        extra_tags={rs.EXP_SKIPPED: json.dumps([s.__dict__ for s in plan.skipped])},
+    )
+    use_wal_journal(tracking_uri)  # a local store, now that its schema exists
+    studies.open_storage(storage_url)  # the same for the Optuna schema
+    finished = {
+        key
+        for key, run in tracker.cell_runs(experiment_id).items()
+        if run.info.status == rs.FINISHED
+    }
+    todo = [c for c in plan.cells if c.key not in finished]
+    if pool is not None and todo:
+        pool.store_ready()
+    elif pool is not None:
+        pool.close()  # nothing to run: do not wait for its imports
+        pool = None
+    executor = make_executor(cfg, pool, len(todo))
+    workers = min(executor.workers, max(1, len(todo)))
+    threads = threads_per_worker(workers, cfg.threads)
+    ctx = CellContext(
+        config=cfg,
+        sweep=plan.name,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        storage_url=storage_url,
+        catalogue_path=plan.catalogue_path,
+        threads=threads,
+        log_dir=str(sweep_log_dir(runs_dir, plan.name)),
+    )
+    progress = SweepProgress(
+        sweep=plan.name,
+        total_cells=len(plan.cells),
+        already_done=len(plan.cells) - len(todo),
+        trials_per_cell=cfg.trials,
+        console=console,
+        quiet=quiet,
+    )
+    progress.header(_header(plan, todo, workers, threads, tracking_uri))
+    for line in plan.skipped_lines():
+        progress.header(line)
+    try:
+        with progress:
+            results = executor.run(todo, ctx, progress.on_event)
+            # The one retry loop: cells another process holds are asked for again until that
+            # process finishes them (they are then skipped) or lets them go (then run here).
+            while busy := [c for c, r in zip(todo, results, strict=True) if r.status == "busy"]:
+                time.sleep(BUSY_RETRY_S)
+                retried = {r.key: r for r in executor.run(busy, ctx, progress.on_event)}
+                results = [retried.get(r.key, r) for r in results]
+        executor.close()  # idle now, and every cell's writes were flushed
+        parents = tracker.cell_runs(experiment_id, delete_duplicates=True)
+    except TrackingError as err:
+        progress.error(f"sweep stopped: {err}")
+        progress.error("finished cells are kept; re-run the same command to resume")
+        return 3
+    finally:
+        executor.close()
+        tracker.close()
+    print_summary(list(parents.values()), cfg.target, progress.console)
+    return _report_failures(results, progress, ctx.log_dir)
+
+
+def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_uri: str) -> str:
+    return (
+        f"sweep '{plan.name}': {len(plan.cells)} cells ({len(todo)} to run), "
+        f"{plan.config.trials} trials each, {workers} worker(s) x {threads} thread(s); "
+        f"tracking {redact(tracking_uri)}; experiment bench/{plan.name}"
+    )
+
+
+def _report_failures(results: list[CellResult], progress: SweepProgress, log_dir: str) -> int:
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        progress.error(f"cell {r.run_name} failed: {r.error or ''}")
+    if failed:
+        progress.error(
+            f"{len(failed)} cell(s) failed (tracebacks in {log_dir}); re-run the same command "
+            "to retry them"
+        )
+        return 1
+    return 0

@@ -1,0 +1,143 @@
+"""Planning a sweep (parent process, no booster or scikit-learn import): resolve names, check
+that every dataset can be split as asked, list the cells, skip what a booster cannot run.
+
+Results never depend on the plan's order (every cell has its own seeds); the order only makes
+the workers run out of work together.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.boosters import BOOSTERS
+from bench.config import SweepConfig, config_hash, scientific_settings
+from bench.datasets import DatasetMeta, describe, load_catalogue
+from bench.errors import BenchError
+from bench.strategies import STRATEGIES
+from bench.sweep.cells import Cell, cell_key, get_dataset
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A booster x strategy pair (on some or all datasets) the booster cannot run."""
+
+    booster: str
+    strategy: str
+    datasets: tuple[str, ...]
+    reason: str
+
+    def describe(self, n_datasets: int) -> str:
+        where = "" if len(self.datasets) == n_datasets else f" on {', '.join(self.datasets)}"
+        return f"skipped: {self.booster} x {self.strategy}{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    name: str
+    config: SweepConfig
+    settings: dict[str, Any]
+    config_hash: str
+    catalogue_path: str
+    datasets: list[str]
+    cells: list[Cell]
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def skipped_lines(self) -> list[str]:
+        return [s.describe(len(self.datasets)) for s in self.skipped]
+
+
+def _check_splittable(name: str, meta: DatasetMeta, cfg: SweepConfig) -> None:
+    if meta.minority_count < cfg.folds:
+        raise BenchError(
+            f"dataset '{name}': its smallest class has {meta.minority_count} rows, fewer than "
+            f"folds={cfg.folds}; use --folds {max(2, meta.minority_count)} or drop the dataset"
+        )
+    per_inner = meta.minority_count * (cfg.folds - 1) // cfg.folds
+    if per_inner < 2 * (cfg.inner.folds if cfg.inner.kind == "kfold" else 1):
+        raise BenchError(
+            f"dataset '{name}': only {per_inner} minority rows remain for tuning inside an "
+            f"outer fold; too few for an inner validation split"
+        )
+
+
+def _unsupported(booster: str, strategy: str, meta: DatasetMeta) -> str | None:
+    info = BOOSTERS.get(booster)
+    return info.lacks(
+        custom_objective=STRATEGIES.get(strategy).needs_custom_objective,
+        multiclass=meta.n_classes > 2,
+    )
+
+
+def plan_sweep(cfg: SweepConfig) -> SweepPlan:
+    """Resolve names and check every dataset can be split as asked, before any work starts."""
+    catalogue = load_catalogue(cfg.catalogue)
+    if cfg.datasets:
+        for name in cfg.datasets:
+            catalogue.spec(name)  # raises BenchError naming the unknown dataset
+        datasets = list(cfg.datasets)
+    else:
+        datasets = catalogue.suite(cfg.suite or "quick")
+    catalogue_path = str(Path(catalogue.path).resolve())
+    metas: dict[str, DatasetMeta] = {}
+    for name in datasets:
+        # Synthetic sets are described from their spec: the planner never builds 10M rows.
+        meta = describe(catalogue, name)[0] or get_dataset(catalogue_path, name).meta
+        _check_splittable(name, meta, cfg)
+        metas[name] = meta
+    settings = scientific_settings(cfg, datasets)
+    digest = config_hash(settings)
+    name = cfg.name or f"{cfg.suite if not cfg.datasets else 'custom'}-{digest[:8]}"
+    cells: list[Cell] = []
+    skipped: dict[tuple[str, str, str], list[str]] = {}
+    for d in datasets:
+        for b in cfg.boosters:
+            for s in cfg.strategies:
+                reason = _unsupported(b, s, metas[d])
+                if reason is not None:
+                    skipped.setdefault((b, s, reason), []).append(d)
+                    continue
+                cells += [
+                    Cell(d, b, s, r, f, cell_key(digest, d, b, s, r, f))
+                    for r in range(cfg.repeats)
+                    for f in range(cfg.folds)
+                ]
+    cells.sort(key=lambda c: -estimated_cost(c.booster, c.strategy, metas[c.dataset]))
+    return SweepPlan(
+        name,
+        cfg,
+        settings,
+        digest,
+        catalogue_path,
+        datasets,
+        cells,
+        [Skipped(b, s, tuple(ds), why) for (b, s, why), ds in skipped.items()],
+    )
+
+
+def estimated_cost(booster: str, strategy: str, meta: DatasetMeta) -> float:
+    """A rough relative cost of a cell, used to order the work.
+
+    Rows x classes, times the known outliers: CatBoost calls a Python multiclass objective
+    once per row (about 100x native, see FOCAL_NOTES) and a binary one in small blocks (~2x).
+    """
+    cost = float(meta.n_rows) * max(1, meta.n_classes - 1)
+    if booster == "catboost" and STRATEGIES.get(strategy).needs_custom_objective:
+        cost *= 100.0 if meta.n_classes > 2 else 2.0
+    return cost
+
+
+def command_line(plan: SweepPlan) -> str:
+    """The command that reproduces the sweep (recorded on its MLflow experiment)."""
+    cfg = plan.config
+    parts = ["python", "-m", "bench", "run", "--name", plan.name]
+    if cfg.datasets:
+        parts += ["--datasets", *cfg.datasets]
+    else:
+        parts += ["--suite", cfg.suite or "quick"]
+    parts += ["--boosters", *cfg.boosters, "--strategies", *cfg.strategies]
+    parts += ["--trials", str(cfg.trials), "--folds", str(cfg.folds)]
+    parts += ["--repeats", str(cfg.repeats), "--seed", str(cfg.seed), "--target", cfg.target]
+    return shlex.join(parts)
