@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
-from bench.metrics import TARGETS
+from bench.metrics import REFUSED_TARGETS, TARGETS
 from bench.strategies import STRATEGIES
 
 
@@ -73,6 +73,8 @@ class SweepConfig(_Strict):
     @field_validator("target")
     @classmethod
     def _known_target(cls, name: str) -> str:
+        if name in REFUSED_TARGETS:
+            raise ValueError(f"{name!r} cannot be a tuning target: {REFUSED_TARGETS[name]}")
         if name not in TARGETS:
             raise ValueError(f"unknown tuning target {name!r}; choose one of: {', '.join(TARGETS)}")
         return name

@@ -14,8 +14,17 @@ import numpy as np
 
 THRESHOLD_FREE = ("average_precision", "roc_auc", "log_loss", "brier", "ece")
 THRESHOLDED = ("f1", "mcc", "balanced_accuracy", "gmean", "precision", "recall")
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
-TARGETS = THRESHOLD_FREE  # metrics a study may optimise (threshold-free: thresholds come later)
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "log_loss_cal", "brier_cal", "ece_cal"})
+TARGETS = ("average_precision", "roc_auc", "log_loss", "brier")  # tuning targets (see below)
+# Refused as a tuning target: a constant prior scores an ECE of about 0, so early stopping on it
+# ends after a round or two.
+REFUSED_TARGETS = {
+    "ece": "a constant class prior scores an ECE of about 0, so early stopping "
+    "on ECE ends after a round or two; tune on average_precision or log_loss"
+}
+# Probability metrics after recalibration (``calibrated_metrics``): reweighted losses move the
+# raw probabilities by design, so calibration is compared after a fitted monotone map.
+CALIBRATED = ("log_loss_cal", "brier_cal", "ece_cal")
 THRESHOLD_OBJECTIVES = ("f1", "mcc")
 ECE_BINS = 15
 
@@ -236,6 +245,72 @@ def score_function(target: str) -> Callable[[np.ndarray, np.ndarray], float]:
         return lambda y, p: -fast_log_loss(y, p)
     if target == "brier":
         return lambda y, p: -fast_brier(y, p)
-    if target == "ece":
-        return lambda y, p: -expected_calibration_error(y, p)
     return lambda y, p: threshold_free_metrics(y, p)["roc_auc"]
+
+
+_EPS = 1e-12
+
+
+def recalibration_map(y: np.ndarray, proba: np.ndarray):
+    """Fit a one-parameter-family recalibration on held-out predictions; returns the map.
+
+    Binary: Platt scaling, p' = sigmoid(a * logit(p) + b), fitted by (nearly unregularised)
+    logistic regression. Multiclass: temperature scaling, p' = softmax(log(p) / T) (Guo et al.
+    2017), T fitted by minimising the log loss. Both are monotone, so rankings (AP, ROC-AUC) are
+    unchanged; only calibration moves.
+    """
+    y, proba = _check(y, proba)
+    if proba.shape[1] == 2:
+        from sklearn.linear_model import LogisticRegression
+
+        logit = _logit(proba[:, 1])
+        if len(np.unique(y)) < 2:
+            return lambda p: np.asarray(p, dtype=np.float64)
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(logit[:, None], y)
+
+        def platt(p: np.ndarray) -> np.ndarray:
+            p1 = model.predict_proba(_logit(np.asarray(p, dtype=np.float64)[:, 1])[:, None])[:, 1]
+            return np.column_stack([1.0 - p1, p1])
+
+        return platt
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    logp = np.log(np.clip(proba, _EPS, 1.0))
+    rows = np.arange(len(y))
+
+    def nll(log_t: float) -> float:
+        return float(-log_softmax(logp / np.exp(log_t), axis=1)[rows, y].mean())
+
+    temperature = float(np.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
+
+    def scale(p: np.ndarray) -> np.ndarray:
+        from scipy.special import softmax
+
+        return softmax(
+            np.log(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0)) / temperature, axis=1
+        )
+
+    return scale
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1.0 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def calibrated_metrics(
+    y_fit: np.ndarray, proba_fit: np.ndarray, y_test: np.ndarray, proba_test: np.ndarray
+) -> dict[str, float]:
+    """Log loss, Brier and ECE of the test predictions after the recalibration map fitted on
+    (y_fit, proba_fit) (the best trial's inner validation predictions): ``CALIBRATED`` names."""
+    from sklearn.metrics import log_loss
+
+    y_test, proba_test = _check(y_test, proba_test)
+    cal = recalibration_map(y_fit, proba_fit)(proba_test)
+    labels = np.arange(cal.shape[1])
+    return {
+        "log_loss_cal": float(log_loss(y_test, np.clip(cal, 1e-15, 1.0), labels=labels)),
+        "brier_cal": brier(y_test, cal),
+        "ece_cal": expected_calibration_error(y_test, cal),
+    }

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 # Metric names are defined once, by the metric bundle; re-exported here for the readers.
+from bench.metrics import CALIBRATED as CALIBRATED
 from bench.metrics import LOWER_IS_BETTER as LOWER_IS_BETTER
 from bench.metrics import THRESHOLD_FREE as THRESHOLD_FREE
 from bench.metrics import THRESHOLDED as THRESHOLDED
@@ -50,6 +51,7 @@ TAG_HOST = "bench.host"
 TAG_VERSION_PREFIX = "bench.version."  # + library name, e.g. bench.version.lightgbm
 TAG_STUDY = "bench.study"  # Optuna study name
 TAG_LOG_FILE = "bench.log_file"  # the worker log holding a failed cell's full traceback
+TAG_INNER_KIND = "bench.inner_kind"  # "holdout" or "kfold": how this cell's trials were scored
 
 # Child (trial) run tags.
 TAG_TRIAL_NUMBER = "bench.trial_number"
@@ -67,7 +69,7 @@ def test_metric_names() -> list[str]:
     names = [TEST_PREFIX + m for m in THRESHOLD_FREE]
     for m in THRESHOLDED:
         names += [TEST_PREFIX + m + AT_HALF, TEST_PREFIX + m + AT_TUNED]
-    return names
+    return names + [TEST_PREFIX + m for m in CALIBRATED]
 
 
 # Other parent-run metrics.
@@ -81,6 +83,10 @@ M_REFIT_TIME = "refit_time_s"
 M_TUNE_TIME = "tune_time_s"
 M_WALL_TIME = "cell_wall_time_s"
 M_N_TRIALS = "n_trials_complete"
+M_STARTUP_TRIALS = (
+    "n_trials_startup"  # of the COMPLETE trials, how many the start-up phase proposed
+)
+M_INNER_VALID_MINORITY = "inner_valid_minority"  # fewest minority rows in an inner validation part
 
 # Child-run metrics (also the Optuna trial's user attributes of the same names).
 M_TRIAL_SCORE = "inner_score"  # the tuning target on the inner validation part

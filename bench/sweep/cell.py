@@ -24,7 +24,13 @@ from bench.boosters import StoppingRule, get_adapter
 from bench.datasets import Dataset
 from bench.errors import one_line
 from bench.locks import claim
-from bench.metrics import LOWER_IS_BETTER, choose_threshold, metric_bundle, score_function
+from bench.metrics import (
+    LOWER_IS_BETTER,
+    calibrated_metrics,
+    choose_threshold,
+    metric_bundle,
+    score_function,
+)
 from bench.strategies import make_strategy
 from bench.sweep import studies
 from bench.sweep.cells import Cell, CellContext, CellResult, get_dataset
@@ -266,8 +272,14 @@ class CellRun:
         proba = model.predict_proba(self.ds.X.iloc[self.test_idx])
         refit_time = time.perf_counter() - t0
         y_test = self.ds.y[self.test_idx]
+        scores = metric_bundle(y_test, proba, threshold)
+        scores.update(
+            calibrated_metrics(
+                self.y_train[inner.valid_positions], inner.valid_proba, y_test, proba
+            )
+        )
         return _Scored(
-            scores=metric_bundle(y_test, proba, threshold),
+            scores=scores,
             threshold=threshold,
             rounds=inner.best_iteration,
             refit_time=refit_time,
