@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
-from bench.strategies import STRATEGIES
+from bench.strategies import DEFAULT_STRATEGIES, STRATEGIES
 
 
 def _add_catalogue_arg(p: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategies",
         nargs="+",
         metavar="NAME",
-        help=f"{' '.join(STRATEGIES.names())} (default: all)",
+        help=f"{' '.join(STRATEGIES.names())} (default: {' '.join(DEFAULT_STRATEGIES)})",
     )
     run.add_argument("--trials", type=int, metavar="N", help="Optuna trials per cell")
     run.add_argument("--folds", type=int, metavar="K", help="outer stratified folds")

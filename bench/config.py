@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
 from bench.metrics import REFUSED_TARGETS, TARGETS
-from bench.strategies import STRATEGIES
+from bench.strategies import DEFAULT_STRATEGIES, STRATEGIES
+
+DEFAULT_TRIALS = 8
+DEFAULT_FOLDS = 3
+MAX_STARTUP_TRIALS = 10  # Optuna TPE's own default start-up
+
+
+def adaptive_startup_trials(trials: int) -> int:
+    """Random start-up trials for a budget: half of it, at most 10 (TPE's default), at least 1
+    (the library defaults). From 8 trials on, TPE proposes at least half."""
+    return max(1, min(MAX_STARTUP_TRIALS, trials // 2))
 
 
 class _Strict(BaseModel):
@@ -25,18 +36,39 @@ class _Strict(BaseModel):
 
 
 class InnerConfig(_Strict):
-    """How trials are scored inside the outer-training part."""
+    """How trials are scored inside the outer-training part.
 
-    kind: Literal["holdout", "kfold"] = "holdout"
+    ``auto`` (the default): a stratified holdout of ``valid_fraction`` when it would hold at
+    least ``min_minority`` minority rows, else stratified k-fold with ``folds`` folds, so that
+    early stopping, the trial's score and the threshold never rest on a handful of rows.
+    """
+
+    kind: Literal["auto", "holdout", "kfold"] = "auto"
     valid_fraction: float = Field(0.25, gt=0.05, lt=0.6)
     folds: int = Field(3, ge=2, le=10)
+    min_minority: int = Field(20, ge=1)
 
 
 class FocalConfig(_Strict):
+    """Focal loss's search space. ``gamma: [low, high]`` (pin it with low == high) and
+    ``alpha: tuned | none``; ``gamma: [0, 0]`` with ``alpha: none`` is cross-entropy through the
+    focal code path (the A/A check)."""
+
     # None: the measured default (bench.objectives.DEFAULT_HESSIAN_GUARD)
     hessian: Literal["exact", "clip", "surrogate", "tune"] | None = None
     catboost: Literal["python", "native"] = "python"  # binary CatBoost focal implementation
-    gamma_max: float = Field(5.0, gt=0)
+    gamma: tuple[float, float] = (0.5, 5.0)
+    alpha: Literal["tuned", "none"] = "tuned"
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < 0:
+            raise ValueError(f"gamma must be two finite numbers >= 0, got [{low}, {high}]")
+        if low > high:
+            raise ValueError(f"gamma [low, high] needs low <= high, got [{low}, {high}]")
+        return value
 
 
 class SweepConfig(_Strict):
@@ -46,9 +78,12 @@ class SweepConfig(_Strict):
     suite: str | None = "quick"
     datasets: list[str] | None = None
     boosters: list[str] = Field(default_factory=lambda: list(BOOSTERS.names()))
-    strategies: list[str] = Field(default_factory=lambda: list(STRATEGIES.names()))
-    trials: int = Field(4, ge=1, description="COMPLETE Optuna trials per cell")
-    folds: int = Field(5, ge=2)
+    strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    trials: int = Field(DEFAULT_TRIALS, ge=1, description="COMPLETE Optuna trials per cell")
+    startup_trials: int | None = Field(
+        None, ge=1, description="random start-up trials (default: adapts to the budget)"
+    )
+    folds: int = Field(DEFAULT_FOLDS, ge=2)
     repeats: int = Field(1, ge=1)
     seed: int = 0
     target: str = "average_precision"
@@ -56,6 +91,7 @@ class SweepConfig(_Strict):
     sampler: Literal["tpe", "random"] = "tpe"
     inner: InnerConfig = InnerConfig()
     focal: FocalConfig = FocalConfig()
+    loss_scale: Literal["hessian", "none"] = "hessian"
     max_rounds: int = Field(400, ge=1)
     early_stopping_rounds: int = Field(30, ge=1)
     max_failed_trials: int = Field(5, ge=0, description="per cell, before the cell fails")
@@ -99,7 +135,18 @@ class SweepConfig(_Strict):
                 raise ValueError(f"{key} is empty")
         if self.scheduler and self.dask_local:
             raise ValueError("give either scheduler or dask_local, not both")
+        if self.startup_trials is not None and self.startup_trials > self.trials:
+            raise ValueError(
+                f"startup_trials ({self.startup_trials}) exceeds trials ({self.trials})"
+            )
         return self
+
+    @property
+    def n_startup_trials(self) -> int:
+        """The start-up trials this sweep's studies run before TPE proposes."""
+        if self.sampler == "random":
+            return self.trials
+        return self.startup_trials or adaptive_startup_trials(self.trials)
 
 
 def _registered(names: list[str], registry: Any) -> list[str]:

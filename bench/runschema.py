@@ -77,6 +77,7 @@ M_THRESHOLD = (
     "threshold"  # chosen decision threshold (binary; 0.5-equivalent argmax for multiclass)
 )
 M_BEST_ITERATION = "best_iteration"  # rounds of the refit model
+M_INNER_ROUNDS = "inner_best_iteration"  # the best trial's early-stopped rounds (inner mean)
 M_INNER_SCORE = "inner_best_score"  # best trial's inner validation score (tuning target)
 M_FIT_TIME = "fit_time_s"  # booster fit + predict seconds, all trials + refit of the cell
 M_REFIT_TIME = "refit_time_s"

@@ -58,13 +58,15 @@ FOCAL0 = LossSpec("focal", alpha=None, gamma=0.0, hessian="exact")
 
 @pytest.mark.parametrize(
     ("booster", "n_classes"),
-    [("lightgbm", 2), ("lightgbm", 3), ("xgboost", 2), ("xgboost", 3), ("catboost", 2)],
+    [(b, k) for b in ("lightgbm", "xgboost", "catboost") for k in (2, 3)],
 )
 def test_focal_gamma0_through_callable_reproduces_native_objective(booster, n_classes):
-    X, y = _data(n_classes)
-    native = _fit(booster, X, y, LossSpec("ce"), n_classes).predict_proba(X)
-    custom = _fit(booster, X, y, FOCAL0, n_classes).predict_proba(X)
-    assert np.abs(custom - native).max() <= 1e-5
+    """gamma = 0, no alpha, 50 rounds: the custom objective is the native one (CatBoost
+    multiclass through its full Hessian)."""
+    X, y = _data(n_classes, n=400 if (booster, n_classes) == ("catboost", 3) else 1500)
+    native = _fit(booster, X, y, LossSpec("ce"), n_classes, rounds=50).predict_proba(X)
+    custom = _fit(booster, X, y, FOCAL0, n_classes, rounds=50).predict_proba(X)
+    assert np.abs(custom - native).max() <= 1e-6
     assert np.ptp(native[:, -1]) > 0.1  # the models did learn something
 
 
@@ -286,3 +288,27 @@ def test_catboost_multiclass_native_strategies_accept_tuned_subsampling():
     for loss in (LossSpec("ce"), LossSpec("weighted", class_weights=(1.0, 2.0, 3.0))):
         proba = adapter.fit(X, y, n_classes=3, params=params, loss=loss, rounds=5).predict_proba(X)
         assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("booster", BOOSTER_NAMES)
+def test_native_and_focal_gamma0_share_one_random_stream_with_subsampling(booster):
+    """Column and row subsampling draw the same columns and rows for a native and a custom
+    objective (LightGBM's callable objective used to shift its column sampler by one draw)."""
+    X, y = _data(2, n=600, seed=4)
+    sub = {
+        "lightgbm": {"feature_fraction": 0.6, "bagging_fraction": 0.8},
+        "xgboost": {"colsample_bytree": 0.6, "subsample": 0.8},
+        "catboost": {"rsm": 0.6, "subsample": 0.8},
+    }[booster]
+    params = {"learning_rate": 0.2, **sub}
+    native = _fit(booster, X, y, LossSpec("ce"), rounds=30, params=params).predict_proba(X)
+    custom = _fit(booster, X, y, FOCAL0, rounds=30, params=params).predict_proba(X)
+    assert np.abs(custom - native).max() <= 1e-6
+
+
+def test_lightgbm_leaf_minimum_too_large_for_the_data_trains_a_constant_for_every_loss():
+    X, y = _data(2, n=60, seed=5)
+    params = {"min_data_in_leaf": 40}  # no split can leave 40 rows on each side of 60
+    for loss in (LossSpec("ce"), FOCAL0):
+        proba = _fit("lightgbm", X, y, loss, rounds=5, params=params).predict_proba(X)
+        assert np.ptp(proba[:, 1]) < 1e-12

@@ -46,6 +46,9 @@ class Recorder:
     def suggest_params(self, trial):
         return self.inner.suggest_params(trial)
 
+    def default_params(self):
+        return self.inner.default_params()
+
     def fit(self, X, y, **kw):
         self.calls += 1
         if self.fail_first and self.calls == 1:

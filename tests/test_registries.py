@@ -16,7 +16,7 @@ from bench.config import build_config
 from bench.datasets.sources import SOURCES
 from bench.errors import BenchError
 from bench.registry import Registry, UnknownName
-from bench.strategies import STRATEGIES, Strategy, make_strategy, register_strategy
+from bench.strategies import STRATEGIES, Strategy, Task, make_strategy, register_strategy
 from bench.sweep.driver import run_sweep
 from bench.sweep.plan import plan_sweep
 from tests.sweep_helpers import REPO, all_runs, parents, smoke_datasets
@@ -27,7 +27,7 @@ class HalfWeight(Strategy):
 
     name = "throwaway_weight"
 
-    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+    def suggest(self, trial: Any, task: Task) -> dict[str, Any]:
         return {"factor": trial.suggest_float("factor", 1.0, 2.0)}
 
     def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:

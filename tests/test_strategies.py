@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import optuna
 import pytest
@@ -9,14 +11,16 @@ from optuna.trial import FixedTrial
 
 from bench.config import build_config
 from bench.objectives import DEFAULT_HESSIAN_GUARD, HESSIAN_GUARDS
-from bench.strategies import STRATEGIES, make_strategy
-from bench.strategies.focal import ALPHA_RANGE, GAMMA_MIN
+from bench.strategies import STRATEGIES, Task, make_strategy
+from bench.strategies.focal import alpha_logit_range
 from bench.strategies.weighted import WEIGHT_POWER_RANGE
 
 pytestmark = pytest.mark.unit
 
 Y_BINARY = np.array([0] * 90 + [1] * 10)
 Y_MULTI = np.array([0] * 60 + [1] * 30 + [2] * 10)
+BINARY = Task(2, 9.0)
+MULTI = Task(3, 6.0)
 
 
 def _trial(seed: int = 0):
@@ -25,12 +29,12 @@ def _trial(seed: int = 0):
 
 
 def test_the_builtins_are_registered_in_order():
-    assert STRATEGIES.names()[:3] == ("ce", "weighted", "focal")
+    assert STRATEGIES.names()[:4] == ("ce", "weighted", "focal", "focal-gamma")
 
 
 def test_ce_tunes_nothing_and_asks_for_native_cross_entropy():
     ce = make_strategy("ce")
-    assert ce.suggest(_trial(), 2) == {}
+    assert ce.suggest(_trial(), BINARY) == {}
     loss = ce.loss({}, Y_BINARY, 2)
     assert loss.kind == "ce" and loss.class_weights is None
 
@@ -44,34 +48,64 @@ def test_weighted_weights_are_inverse_frequency_to_the_tuned_power(power):
 
 def test_weighted_space_never_collapses_to_ce():
     for seed in range(20):
-        params = make_strategy("weighted").suggest(_trial(seed), 2)
+        params = make_strategy("weighted").suggest(_trial(seed), BINARY)
         assert WEIGHT_POWER_RANGE[0] <= params["weight_power"] <= WEIGHT_POWER_RANGE[1]
         assert make_strategy("weighted").loss(params, Y_BINARY, 2).class_weights[1] > 1.0
 
 
 def test_focal_binary_and_multiclass_spaces():
     focal = make_strategy("focal")
+    low, high = alpha_logit_range(BINARY.imbalance_ratio)
     for seed in range(20):
-        b = focal.suggest(_trial(seed), 2)
-        assert GAMMA_MIN <= b["gamma"] <= 5.0 and ALPHA_RANGE[0] <= b["alpha"] <= ALPHA_RANGE[1]
-        m = focal.suggest(_trial(seed), 3)
-        assert "alpha_power" in m and "alpha" not in m
+        b = focal.suggest(_trial(seed), BINARY)
+        assert 0.5 <= b["gamma"] <= 5.0 and low <= b["alpha_logit"] <= high
+        m = focal.suggest(_trial(seed), MULTI)
+        assert "alpha_power" in m and "alpha_logit" not in m
+    alpha = focal.loss({"gamma": 2.0, "alpha_logit": math.log(3.0)}, Y_BINARY, 2).alpha
+    assert alpha == pytest.approx(0.75)  # odds 3: the positive class weighs 3x the negative
     loss = focal.loss({"gamma": 2.0, "alpha_power": 1.0}, Y_MULTI, 3)
     assert loss.kind == "focal" and loss.hessian == DEFAULT_HESSIAN_GUARD
     assert np.isclose(np.mean(loss.alpha), 1.0)  # alpha_k ~ n_max / n_k, mean 1
     assert loss.alpha[2] / loss.alpha[0] == pytest.approx(6.0)
 
 
-def test_focal_takes_the_sweeps_settings():
-    cfg = build_config(None, {"focal": {"hessian": "tune", "gamma_max": 3.0, "catboost": "native"}})
+def test_focal_alpha_reaches_the_largest_weight_weighted_can_give():
+    for ratio in (1.1, 9.0, 130.0, 1000.0):
+        low, high = alpha_logit_range(ratio)
+        assert low == pytest.approx(math.log(1 / 19))
+        assert math.exp(high) >= ratio**1.5 - 1e-9  # the odds alpha / (1 - alpha) reach IR^1.5
+        assert math.exp(high) >= 19.0 - 1e-9
+
+
+def test_pinned_gamma_and_no_alpha_tune_nothing_and_are_cross_entropy():
+    cfg = build_config(None, {"focal": {"gamma": [0, 0], "alpha": "none"}})
     focal = make_strategy("focal", cfg)
-    params = focal.suggest(_trial(3), 2)
-    assert params["hessian"] in HESSIAN_GUARDS and params["gamma"] <= 3.0
+    assert focal.suggest(_trial(), BINARY) == {} and focal.suggest(_trial(), MULTI) == {}
+    loss = focal.loss({}, Y_BINARY, 2)
+    assert loss.kind == "focal" and loss.gamma == 0.0 and loss.alpha is None
+
+
+def test_focal_gamma_ablation_tunes_gamma_only():
+    ablation = make_strategy("focal-gamma")
+    for task in (BINARY, MULTI):
+        params = ablation.suggest(_trial(1), task)
+        assert set(params) == {"gamma"}
+        assert (
+            ablation.loss(params, Y_MULTI if task is MULTI else Y_BINARY, task.n_classes).alpha
+            is None
+        )
+
+
+def test_focal_takes_the_sweeps_settings():
+    cfg = build_config(None, {"focal": {"hessian": "tune", "gamma": [1, 3], "catboost": "native"}})
+    focal = make_strategy("focal", cfg)
+    params = focal.suggest(_trial(3), BINARY)
+    assert params["hessian"] in HESSIAN_GUARDS and 1.0 <= params["gamma"] <= 3.0
     loss = focal.loss(params, Y_BINARY, 2)
     assert loss.hessian == params["hessian"] and loss.implementation == "native"
 
 
 def test_a_fixed_trial_replays_the_same_parameters():
     focal = make_strategy("focal")
-    params = focal.suggest(_trial(5), 2)
-    assert focal.suggest(FixedTrial(params), 2) == params
+    params = focal.suggest(_trial(5), BINARY)
+    assert focal.suggest(FixedTrial(params), BINARY) == params

@@ -62,7 +62,7 @@ def test_every_parent_has_tags_metrics_params_and_predictions(smoke_sweep):
         assert run.data.metrics[rs.M_N_TRIALS] == TRIALS
         assert "refit_rounds" in run.data.params
         if run.data.tags[rs.TAG_STRATEGY] == "focal":
-            assert {"gamma", "alpha"} <= set(run.data.params)
+            assert {"gamma", "alpha_logit"} <= set(run.data.params)
     some = parents(smoke_sweep["runs"])[0]
     artifacts = [a.path for a in client.list_artifacts(some.info.run_id, "predictions")]
     assert artifacts == [rs.PREDICTIONS_ARTIFACT]

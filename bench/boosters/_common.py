@@ -96,6 +96,10 @@ def _check_loss(loss: LossSpec, n_classes: int) -> None:
             )
         if isinstance(loss.alpha, tuple) and len(loss.alpha) != n_classes:
             raise ValueError(f"focal alpha must have {n_classes} entries, got {loss.alpha!r}")
+    if not (np.isfinite(loss.scale) and loss.scale > 0):
+        raise ValueError(f"loss scale must be a positive finite number, got {loss.scale!r}")
+    if loss.kind == "ce" and loss.scale != 1.0:
+        raise ValueError("loss kind 'ce' is the reference of the loss scale: its scale is 1")
     if loss.implementation not in ("python", "native"):
         raise ValueError(
             f"implementation must be 'python' or 'native', got {loss.implementation!r}"
@@ -103,10 +107,12 @@ def _check_loss(loss: LossSpec, n_classes: int) -> None:
 
 
 def sample_weights(y: np.ndarray, loss: LossSpec) -> np.ndarray | None:
-    """Per-row weights for strategy 'weighted' (y -> class_weights[y]); None otherwise."""
+    """Per-row weights of loss kind 'weighted' (y -> class_weights[y] * scale); None otherwise
+    (a Python objective applies its scale itself: LightGBM and XGBoost do not weight what a
+    custom objective returns)."""
     if loss.kind != "weighted":
         return None
-    return np.asarray(loss.class_weights, dtype=np.float64)[y]
+    return np.asarray(loss.class_weights, dtype=np.float64)[y] * loss.scale
 
 
 def start_margin(y: np.ndarray, n_classes: int, loss: LossSpec) -> float | np.ndarray:
@@ -153,20 +159,24 @@ def focal_kernel(
     """margin -> (grad, hess) of the focal loss for fixed labels, with the library's Hessian factor.
 
     ``hess_factor`` reproduces a library's native softmax scaling (LightGBM K/(K-1), XGBoost 2)
-    so that gamma = 0 gives the native model; it multiplies the focal Hessian too, so for
+    so that gamma = 0 gives the native model; ``loss.scale`` multiplies gradient and Hessian.
+    The factor multiplies the focal Hessian too, so for
     gamma > 0 the Newton step is shrunk exactly as the native cross-entropy step is. Labels are
     validated once here (``prepare_labels``), not every boosting round. ``threads``: the
     booster's own thread count, so the gradient pass is as parallel as a native one.
     """
     labels = objectives.prepare_labels(y, n_classes)
-    alpha, gamma, guard = loss.alpha, loss.gamma, loss.hessian
+    alpha, gamma, guard, scale = loss.alpha, loss.gamma, loss.hessian, loss.scale
+    h_factor = hess_factor * scale
 
     def grad_hess(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g, h = objectives.focal_grad_hess(
             z, labels, alpha=alpha, gamma=gamma, hessian=guard, threads=threads
         )
-        if hess_factor != 1.0:
-            h *= hess_factor
+        if scale != 1.0:
+            g *= scale
+        if h_factor != 1.0:
+            h *= h_factor
         return g, h
 
     return grad_hess

@@ -20,6 +20,18 @@ from bench.boosters import _common
 from bench.boosters.base import BoosterAdapter, FittedBooster, LossSpec, StoppingRule
 
 _DEFAULTS: dict[str, Any] = {"learning_rate": 0.1, "num_leaves": 31}
+# No feature pre-filter: with it, a min_data_in_leaf too large for a small training part
+# removed every feature, and a custom objective then failed ("Check failed: num_features > 0")
+# where the native one trained a constant model. Without it both train the constant model.
+_DATASET_PARAMS: dict[str, Any] = {"verbosity": -1, "feature_pre_filter": False}
+
+
+def _reset_before_first_round(env: Any) -> None:
+    if env.iteration == env.begin_iteration:
+        env.model.reset_parameter({"verbosity": -1})
+
+
+_reset_before_first_round.before_iteration = True  # type: ignore[attr-defined]
 
 
 class LightGBMAdapter(BoosterAdapter):
@@ -40,6 +52,19 @@ class LightGBMAdapter(BoosterAdapter):
             "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
             "lambda_l1": trial.suggest_float("lambda_l1", 1e-4, 10.0, log=True),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-4, 10.0, log=True),
+        }
+
+    def default_params(self) -> dict[str, Any]:
+        """LightGBM 4's defaults; L1/L2 default to 0, the bottom of their log ranges here."""
+        return {
+            "learning_rate": 0.1,
+            "num_leaves": 31,
+            "min_data_in_leaf": 20,
+            "min_sum_hessian_in_leaf": 1e-3,
+            "bagging_fraction": 1.0,
+            "feature_fraction": 1.0,
+            "lambda_l1": 1e-4,
+            "lambda_l2": 1e-4,
         }
 
     def fit(
@@ -94,9 +119,13 @@ class LightGBMAdapter(BoosterAdapter):
             label=y,
             weight=_common.sample_weights(y, loss),
             init_score=_common.start_rows(start, len(X), n_classes),
-            params={"verbosity": -1},
+            params=_DATASET_PARAMS,
         )
-        callbacks: list[Any] = []
+        # A callable objective makes LightGBM reset the booster's parameters before the first
+        # round, which advances the column sampler by one draw: with feature_fraction < 1 the
+        # native and the custom objective then grew different trees from the same seed. The
+        # same (harmless) reset for native objectives keeps every loss on one random stream.
+        callbacks: list[Any] = [] if custom else [_reset_before_first_round]
         valid_sets: list[lgb.Dataset] = []
         feval = None
         if valid is not None and stopping is not None:
@@ -108,6 +137,7 @@ class LightGBMAdapter(BoosterAdapter):
                     label=yv,
                     init_score=_common.start_rows(start, len(Xv), n_classes),
                     reference=dtrain,
+                    params=_DATASET_PARAMS,
                 )
             ]
 

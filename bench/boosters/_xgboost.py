@@ -39,6 +39,19 @@ class XGBoostAdapter(BoosterAdapter):
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-4, 10.0, log=True),
         }
 
+    def default_params(self) -> dict[str, Any]:
+        """XGBoost 3's defaults (learning rate 0.3, depth 6, min child weight 1, lambda 1);
+        L1 defaults to 0, the bottom of its log range here."""
+        return {
+            "learning_rate": 0.3,
+            "max_depth": 6,
+            "min_child_weight": 1.0,
+            "subsample": 1.0,
+            "colsample_bytree": 1.0,
+            "reg_alpha": 1e-4,
+            "reg_lambda": 1.0,
+        }
+
     def fit(
         self,
         X: pd.DataFrame,

@@ -32,6 +32,12 @@ class LossSpec:
                 (None, a float in [0, 1] weighting class 1 for binary, or a length-K tuple),
                 ``gamma`` >= 0 and the Hessian guard ``hessian``. ``implementation`` matters for
                 CatBoost binary focal only: "python" (our objective) or "native" (CatBoost Focal).
+
+    ``scale`` multiplies the loss's gradients and Hessians (for ``weighted``: its sample
+    weights) by one positive constant. Tree boosters regularise in Hessian units, so this is
+    the same as dividing the L2 penalty and the minimum child Hessian by ``scale``; the sweep
+    sets it so that every strategy starts with cross-entropy's total curvature
+    (``bench.strategies.scale``). Scale 1 is the loss as it is.
     """
 
     kind: LossKind
@@ -40,6 +46,7 @@ class LossSpec:
     gamma: float = 2.0
     hessian: str = "exact"
     implementation: Literal["python", "native"] = "python"
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,12 @@ class BoosterAdapter(ABC):
         subsampling, L1/L2. The number of rounds is never tuned here: early stopping sets it.
         Keys are plain names (logged to MLflow as they are).
         """
+
+    @abstractmethod
+    def default_params(self) -> dict[str, Any]:
+        """The library's default configuration in ``suggest_params``'s keys, within its ranges
+        (a default outside a log range, such as an L1 of 0, becomes the range's bottom): every
+        study's first trial, for every strategy alike."""
 
     @abstractmethod
     def fit(

@@ -34,7 +34,8 @@ from ._checks import (
     prepare_labels,
     resolve_labels,
 )
-from ._multiclass import multiclass_grad_hess, multiclass_loss
+from ._multiclass import multiclass_full_hessian, multiclass_grad_hess, multiclass_loss
+from ._scale import ce_start_hessian_sum, focal_start_hessian_sum, scale_to_cross_entropy
 
 __all__ = [
     "DEFAULT_HESSIAN_GUARD",
@@ -44,11 +45,15 @@ __all__ = [
     "PreparedLabels",
     "catboost_binary_ders",
     "ce_start",
+    "ce_start_hessian_sum",
+    "focal_full_hessian",
     "focal_grad_hess",
     "focal_loss",
     "focal_start",
+    "focal_start_hessian_sum",
     "native_softmax_hessian_factor",
     "prepare_labels",
+    "scale_to_cross_entropy",
 ]
 
 
@@ -105,6 +110,20 @@ def focal_grad_hess(
     if z64.ndim == 1:
         return binary_grad_hess(z64, labels.sign, weight, g, guard, int(threads))
     return multiclass_grad_hess(z64, labels.y, weight, g, guard, int(threads))
+
+
+def focal_full_hessian(z, y, alpha=None, gamma: float = 2.0, hessian: str = "exact") -> np.ndarray:
+    """The full K x K Hessian of the multiclass :func:`focal_loss` per row, shape (n, K, K).
+
+    For boosters whose multiclass Newton step takes the whole matrix (CatBoost); its diagonal is
+    :func:`focal_grad_hess`'s Hessian, and with ``gamma == 0`` and no alpha it is the softmax
+    cross-entropy Hessian diag(p) - p p^T. Guards act on the matrix (see ``_multiclass``).
+    """
+    guard = check_hessian_guard(hessian)
+    z64, labels, weight, g = _inputs(z, y, alpha, gamma)
+    if z64.ndim != 2:
+        raise ValueError("z: the full Hessian is for multiclass margins of shape (n, K >= 3)")
+    return multiclass_full_hessian(z64, labels.y, weight, g, guard)
 
 
 def native_softmax_hessian_factor(booster: str, n_classes: int) -> float:

@@ -148,3 +148,44 @@ def _block(z, y, w, g, hessian, grad, hess, rows, e, om) -> None:
         hess += om
     if hessian == "clip":
         np.maximum(hess, HESSIAN_EPS, out=hess)
+
+
+def multiclass_full_hessian(
+    z: np.ndarray, y: np.ndarray, weight: np.ndarray | None, gamma: float, hessian: str
+) -> np.ndarray:
+    """The full K x K Hessian per row, shape (n, K, K), for boosters that take one (CatBoost's
+    multiclass Newton step solves with the whole matrix; its native MultiClass uses
+    diag(p) - p p^T, which this reproduces at gamma = 0).
+
+    With f depending on z only through p_k (module docstring),
+
+        H = D w w^T + F (diag(p) - p p^T),   w_j = (y_j - p_j) / q,
+
+    whose diagonal is :func:`multiclass_grad_hess`'s. Guards, as matrices: ``"surrogate"`` keeps
+    a_k q^g (diag(p) - p p^T) (positive semi-definite); ``"clip"`` drops the rank-one term when
+    D < 0 (the only part that can make H indefinite); ``"exact"`` keeps it.
+    """
+    n, k = z.shape
+    rows = np.arange(n)
+    e = np.empty_like(z)
+    amax, s, t, qsum, nlp, is_max = _softmax_parts(z, y, rows, e)
+    p = e / t[:, None]
+    q = qsum / t
+    pk = p[rows, y]
+    qg = np.ones_like(q) if gamma == 0.0 else np.power(q, gamma)
+    aqg = qg if weight is None else qg * weight
+    softmax_hess = p[:, :, None] * np.eye(k)[None] - p[:, :, None] * p[:, None, :]
+    if hessian == "surrogate":
+        return aqg[:, None, None] * softmax_hess
+    qc = np.maximum(qsum, _TINY)
+    ell = np.where(is_max, np.log1p(qc), nlp) * t / qc  # l = -log p_k / q
+    big_f = aqg * (1.0 + gamma * pk * ell)
+    out = big_f[:, None, None] * softmax_hess
+    if gamma == 0.0:
+        return out
+    d = aqg * q * pk * gamma * (2.0 - nlp + (gamma - 1.0) * pk * ell)
+    if hessian == "clip":
+        d = np.maximum(d, 0.0)
+    w = -e / qc[:, None]  # -r_j = -p_j / q for j != k
+    w[rows, y] = 1.0
+    return out + d[:, None, None] * w[:, :, None] * w[:, None, :]

@@ -2,7 +2,11 @@
 
 - ``ce``: native cross-entropy (the baseline);
 - ``weighted``: native cross-entropy with inverse-frequency class weights;
-- ``focal``: focal loss as the training objective.
+- ``focal``: focal loss as the training objective (gamma and alpha tuned);
+- ``focal-gamma``: the ablation, focusing only (gamma tuned, no alpha).
+
+How a fit's loss is scaled so that regularisation means the same for every strategy is said in
+``bench.strategies.base``.
 
 Adding a strategy is one module with a :class:`Strategy` subclass plus one
 ``register_strategy`` line (or, for a user's own strategy, nothing here at all: see
@@ -14,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench.registry import Registry
-from bench.strategies.base import Strategy
+from bench.strategies.base import Strategy, Task
 from bench.strategies.ce import CrossEntropy
-from bench.strategies.focal import Focal
+from bench.strategies.focal import Focal, FocalGamma
 from bench.strategies.weighted import ClassWeighted
 
 if TYPE_CHECKING:
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 BASELINE = "ce"  # what every other strategy is compared with unless the report is told otherwise
+# What `bench run` compares unless told otherwise: the baseline and the two loss-level remedies.
+# Ablations and data-level strategies are asked for by name (--strategies).
+DEFAULT_STRATEGIES: tuple[str, ...] = ("ce", "weighted", "focal")
 
 
 def register_strategy(cls: type[Strategy], *, replace: bool = False) -> type[Strategy]:
@@ -33,7 +40,7 @@ def register_strategy(cls: type[Strategy], *, replace: bool = False) -> type[Str
     return STRATEGIES.register(cls.name, cls, replace=replace)
 
 
-for _cls in (CrossEntropy, ClassWeighted, Focal):
+for _cls in (CrossEntropy, ClassWeighted, Focal, FocalGamma):
     register_strategy(_cls)
 
 
@@ -42,4 +49,12 @@ def make_strategy(name: str, config: SweepConfig | None = None) -> Strategy:
     return STRATEGIES.get(name)(config)
 
 
-__all__ = ["BASELINE", "STRATEGIES", "Strategy", "make_strategy", "register_strategy"]
+__all__ = [
+    "BASELINE",
+    "DEFAULT_STRATEGIES",
+    "STRATEGIES",
+    "Strategy",
+    "Task",
+    "make_strategy",
+    "register_strategy",
+]

@@ -5,11 +5,22 @@ booster's parameters are sampled separately, the same way for every strategy); `
 them, with the class counts of the rows a model is trained on, into a
 :class:`~bench.boosters.base.LossSpec` every booster adapter can train. Every strategy gets the
 same trial budget.
+
+Loss scale: tree boosters regularise in Hessian units (a leaf's value is -G / (H + lambda); a
+split needs a minimum child Hessian), and the losses' Hessians differ by orders of magnitude
+(focal's are 0.02-0.2x cross-entropy's at the start; class weights make them larger). By
+default (``loss_scale: hessian``) the sweep multiplies every fit's gradients and Hessians (for
+``weighted``: its sample weights) by the one constant that gives the booster cross-entropy's
+summed start Hessian on the same rows (``bench.strategies.scale``). That is the same as dividing
+lambda and the minimum child Hessian by that constant, so every strategy's regularisation ranges
+mean the same thing. ``ce`` is the reference (scale 1), and focal with gamma = 0 and no alpha is
+cross-entropy exactly.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,6 +29,15 @@ from bench.boosters.base import LossSpec
 
 if TYPE_CHECKING:
     from bench.config import SweepConfig
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a strategy may know when it builds its search space: the same for every trial and
+    outer fold of a dataset (an Optuna study's distributions may not change between trials)."""
+
+    n_classes: int
+    imbalance_ratio: float  # majority / minority count of the whole dataset (>= 1)
 
 
 class Strategy(ABC):
@@ -35,7 +55,7 @@ class Strategy(ABC):
         self.config = config
 
     @abstractmethod
-    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+    def suggest(self, trial: Any, task: Task) -> dict[str, Any]:
         """Sample this strategy's own parameters from an Optuna trial (or a FixedTrial)."""
 
     @abstractmethod

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bench.boosters.base import LossSpec
-from bench.strategies.base import Strategy
+from bench.strategies.base import Strategy, Task
 
 
 class CrossEntropy(Strategy):
@@ -15,7 +15,7 @@ class CrossEntropy(Strategy):
 
     name = "ce"
 
-    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+    def suggest(self, trial: Any, task: Task) -> dict[str, Any]:
         return {}
 
     def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:

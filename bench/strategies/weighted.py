@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bench.boosters.base import LossSpec
-from bench.strategies.base import Strategy, inverse_frequency
+from bench.strategies.base import Strategy, Task, inverse_frequency
 
 WEIGHT_POWER_RANGE = (0.25, 1.5)
 
@@ -19,7 +19,7 @@ class ClassWeighted(Strategy):
 
     name = "weighted"
 
-    def suggest(self, trial: Any, n_classes: int) -> dict[str, Any]:
+    def suggest(self, trial: Any, task: Task) -> dict[str, Any]:
         return {"weight_power": trial.suggest_float("weight_power", *WEIGHT_POWER_RANGE)}
 
     def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:

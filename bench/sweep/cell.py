@@ -21,6 +21,7 @@ from optuna.trial import FixedTrial, TrialState
 from bench import logs
 from bench import runschema as rs
 from bench.boosters import StoppingRule, get_adapter
+from bench.boosters.base import LossSpec
 from bench.datasets import Dataset
 from bench.errors import one_line
 from bench.locks import claim
@@ -31,10 +32,19 @@ from bench.metrics import (
     metric_bundle,
     score_function,
 )
-from bench.strategies import make_strategy
+from bench.strategies import Task, make_strategy
+from bench.strategies.scale import scaled_to_cross_entropy
 from bench.sweep import studies
 from bench.sweep.cells import Cell, CellContext, CellResult, get_dataset
-from bench.sweep.protocol import InnerOutcome, derive_seed, inner_splits, outer_split
+from bench.sweep.protocol import (
+    InnerOutcome,
+    derive_seed,
+    inner_scheme,
+    inner_splits,
+    outer_split,
+    refit_rounds,
+    smallest_class_in_validation,
+)
 from bench.tracking.client import CellOutcome, DatasetRef, Tracker, TrackingError
 from bench.tracking.environment import environment_tags
 
@@ -67,7 +77,8 @@ class _Scored:
 
     scores: dict[str, float]
     threshold: float
-    rounds: int
+    rounds: int  # of the refit
+    inner_rounds: int  # the best trial's early-stopped rounds
     refit_time: float
     test_rows: np.ndarray
     y_test: np.ndarray
@@ -91,6 +102,7 @@ class CellRun:
         cell, cfg = self.cell, self.cfg
         wall0 = time.perf_counter()
         self.ds = get_dataset(self.ctx.catalogue_path, cell.dataset)
+        self.inner_kind = inner_scheme(cfg, self.ds.meta.minority_count)
         study_name = f"{self.ctx.sweep}/{cell.key}"
         self.parent_id, state = self.tracker.start_cell(
             self.ctx.experiment_id, cell.key, cell.run_name, self._tags(study_name)
@@ -100,24 +112,24 @@ class CellRun:
         log.info("cell %s: %s parent run %s", cell.run_name, state, self.parent_id)
 
         self.k = self.ds.meta.n_classes
+        self.task = Task(self.k, self.ds.meta.imbalance_ratio)
         self.train_idx, self.test_idx = outer_split(
             self.ds.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold
         )
         self.X_train, self.y_train = self.ds.X.iloc[self.train_idx], self.ds.y[self.train_idx]
         fold_seed = derive_seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
-        self.splits = inner_splits(self.y_train, cfg.inner, fold_seed)
+        self.splits = inner_splits(self.y_train, cfg.inner, fold_seed, self.inner_kind)
         self.stopping = StoppingRule(
             score_function(cfg.target), cfg.target, cfg.early_stopping_rounds
         )
         self.booster_seed = fold_seed % (2**31 - 1)
-        # Same sampler seed for every strategy of a (dataset, booster, fold): the booster
-        # params drawn in the random start-up phase are then common to all strategies.
-        self.study = studies.open_study(
-            studies.open_storage(self.ctx.storage_url),
-            study_name,
-            cfg.sampler,
-            derive_seed(cfg.seed, cell.dataset, cell.booster, cell.repeat, cell.fold),
+        # The same sampler seed for every strategy of a (dataset, booster, repeat, fold): the
+        # start-up booster configurations are common to all strategies, and so are the TPE
+        # sampler's random streams (its proposals then differ only through each history).
+        self.sampler_seed = derive_seed(
+            cfg.seed, cell.dataset, cell.booster, cell.repeat, cell.fold
         )
+        self.study = studies.open_study(studies.open_storage(self.ctx.storage_url), study_name)
         studies.reap_stale(self.study)
         records = [
             studies.trial_record(t, cell.run_name) for t in studies.logged_trials(self.study)
@@ -170,12 +182,38 @@ class CellRun:
             rs.TAG_FAMILY: str(m.family),
             rs.TAG_SOURCE: str(m.source),
             rs.TAG_STUDY: study_name,
+            rs.TAG_INNER_KIND: self.inner_kind,
             **environment_tags(),
         }
 
     def _suggest(self, trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(booster params, strategy params) of a trial (or of a FixedTrial replaying one)."""
-        return self.adapter.suggest_params(trial), self.strategy.suggest(trial, self.k)
+        return self.adapter.suggest_params(trial), self.strategy.suggest(trial, self.task)
+
+    def _startup_params(self, i: int) -> dict[str, Any]:
+        """Start-up configuration i: the library defaults first, then random booster
+        configurations from a stream that does not depend on the strategy; the strategy's own
+        parameters come from a stream of their own."""
+        booster = (
+            self.adapter.default_params()
+            if i == 0
+            else studies.random_draw(
+                derive_seed(self.sampler_seed, "booster", i), self.adapter.suggest_params
+            )
+        )
+        loss = studies.random_draw(
+            derive_seed(self.sampler_seed, "loss", self.cell.strategy, i),
+            lambda trial: self.strategy.suggest(trial, self.task),
+        )
+        return {**booster, **loss}
+
+    def _loss(self, strategy_params: dict[str, Any], y: np.ndarray) -> LossSpec:
+        """The loss of one fit on labels ``y``, scaled to cross-entropy's start curvature unless
+        the sweep says ``loss_scale: none``."""
+        loss = self.strategy.loss(strategy_params, y, self.k)
+        if self.cfg.loss_scale == "hessian":
+            loss = scaled_to_cross_entropy(loss, y, self.k)
+        return loss
 
     def _evaluate(
         self, booster_params: dict[str, Any], strategy_params: dict[str, Any]
@@ -191,7 +229,7 @@ class CellRun:
                 y[train],
                 n_classes=self.k,
                 params=booster_params,
-                loss=self.strategy.loss(strategy_params, y[train], self.k),
+                loss=self._loss(strategy_params, y[train]),
                 rounds=self.cfg.max_rounds,
                 valid=(X.iloc[valid], y[valid]),
                 stopping=self.stopping,
@@ -207,6 +245,7 @@ class CellRun:
         return InnerOutcome(
             score=float(np.mean(scores)),
             best_iteration=max(1, int(round(float(np.mean(rounds))))),
+            train_rows=float(np.mean([len(train) for train, _ in self.splits])),
             fit_time=fit_time,
             valid_positions=np.concatenate(positions),
             valid_proba=np.concatenate(probas),
@@ -224,7 +263,9 @@ class CellRun:
                     f"{failed} trials failed (max_failed_trials={cfg.max_failed_trials}); "
                     f"last error: {studies.last_error(study)}"
                 )
-            trial = study.ask()
+            trial = studies.ask(
+                study, cfg.sampler, self.sampler_seed, cfg.n_startup_trials, self._startup_params
+            )
             try:
                 outcome = self._evaluate(*self._suggest(trial))
                 if not np.isfinite(outcome.score):
@@ -258,14 +299,15 @@ class CellRun:
         threshold = choose_threshold(
             self.y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
         )
+        rounds = refit_rounds(inner.best_iteration, len(self.y_train), inner.train_rows)
         t0 = time.perf_counter()
         model = self.adapter.fit(
             self.X_train,
             self.y_train,
             n_classes=self.k,
             params=booster_params,
-            loss=self.strategy.loss(strategy_params, self.y_train, self.k),
-            rounds=inner.best_iteration,
+            loss=self._loss(strategy_params, self.y_train),
+            rounds=rounds,
             seed=self.booster_seed,
             n_threads=self.ctx.threads,
         )
@@ -281,7 +323,8 @@ class CellRun:
         return _Scored(
             scores=scores,
             threshold=threshold,
-            rounds=inner.best_iteration,
+            rounds=rounds,
+            inner_rounds=inner.best_iteration,
             refit_time=refit_time,
             test_rows=self.test_idx,
             y_test=y_test,
@@ -306,6 +349,11 @@ class CellRun:
                 rs.M_REFIT_TIME: scored.refit_time,
                 rs.M_TUNE_TIME: tune_time,
                 rs.M_N_TRIALS: studies.counts(self.study)[0],
+                rs.M_STARTUP_TRIALS: studies.startup_count(self.study),
+                rs.M_INNER_VALID_MINORITY: smallest_class_in_validation(
+                    self.y_train, self.splits, self.k
+                ),
+                rs.M_INNER_ROUNDS: scored.inner_rounds,
                 rs.M_WALL_TIME: time.perf_counter() - wall0,
             }
         )

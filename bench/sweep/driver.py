@@ -118,6 +118,8 @@ def _run_sweep(
     progress.header(_header(plan, todo, workers, threads, tracking_uri))
     for line in plan.skipped_lines():
         progress.header(line)
+    for warning in plan.warnings():
+        log.warning(warning)
     try:
         with progress:
             results = executor.run(todo, ctx, progress.on_event)
@@ -141,10 +143,14 @@ def _run_sweep(
 
 
 def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_uri: str) -> str:
+    cfg = plan.config
+    startup = cfg.n_startup_trials
+    proposer = "random" if cfg.sampler == "random" else "TPE"
     return (
-        f"sweep '{plan.name}': {len(plan.cells)} cells ({len(todo)} to run), "
-        f"{plan.config.trials} trials each, {workers} worker(s) x {threads} thread(s); "
-        f"tracking {redact(tracking_uri)}; experiment bench/{plan.name}"
+        f"sweep '{plan.name}': {len(plan.cells)} cells ({len(todo)} to run), {cfg.trials} "
+        f"trials each ({startup} start-up, {cfg.trials - startup} {proposer}), "
+        f"{plan.inner_summary()}, loss scale {cfg.loss_scale}; {workers} worker(s) x "
+        f"{threads} thread(s); tracking {redact(tracking_uri)}; experiment bench/{plan.name}"
     )
 
 

@@ -18,6 +18,10 @@ from bench.datasets import DatasetMeta, describe, load_catalogue
 from bench.errors import BenchError
 from bench.strategies import STRATEGIES
 from bench.sweep.cells import Cell, cell_key, get_dataset
+from bench.sweep.protocol import inner_scheme
+
+# Targets that score raw probabilities: every strategy but plain cross-entropy moves them.
+PROBABILITY_TARGETS = ("log_loss", "brier")
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,33 @@ class SweepPlan:
     datasets: list[str]
     cells: list[Cell]
     skipped: list[Skipped] = field(default_factory=list)
+    inner: dict[str, str] = field(default_factory=dict)  # dataset -> "holdout" | "kfold"
 
     def skipped_lines(self) -> list[str]:
         return [s.describe(len(self.datasets)) for s in self.skipped]
+
+    def inner_summary(self) -> str:
+        """How trials are scored, e.g. "inner holdout on 3 datasets, 3-fold on 4"."""
+        kinds = list(self.inner.values())
+        parts = []
+        if "holdout" in kinds:
+            parts.append(f"holdout on {kinds.count('holdout')} dataset(s)")
+        if "kfold" in kinds:
+            parts.append(f"{self.config.inner.folds}-fold on {kinds.count('kfold')}")
+        return "inner " + ", ".join(parts)
+
+    def warnings(self) -> list[str]:
+        """What the user should know before the sweep runs."""
+        cfg = self.config
+        out = []
+        if cfg.target in PROBABILITY_TARGETS and any(s != "ce" for s in cfg.strategies):
+            out.append(
+                f"tuning on {cfg.target} scores raw probabilities, which class weights, focal "
+                "loss and resampling miscalibrate by design; the comparison then partly "
+                "measures calibration. average_precision compares rankings; the report "
+                "compares calibration after recalibration (the *_cal metrics)"
+            )
+        return out
 
 
 def _check_splittable(name: str, meta: DatasetMeta, cfg: SweepConfig) -> None:
@@ -56,7 +84,8 @@ def _check_splittable(name: str, meta: DatasetMeta, cfg: SweepConfig) -> None:
             f"folds={cfg.folds}; use --folds {max(2, meta.minority_count)} or drop the dataset"
         )
     per_inner = meta.minority_count * (cfg.folds - 1) // cfg.folds
-    if per_inner < 2 * (cfg.inner.folds if cfg.inner.kind == "kfold" else 1):
+    kind = inner_scheme(cfg, meta.minority_count)
+    if per_inner < 2 * (cfg.inner.folds if kind == "kfold" else 1):
         raise BenchError(
             f"dataset '{name}': only {per_inner} minority rows remain for tuning inside an "
             f"outer fold; too few for an inner validation split"
@@ -114,6 +143,7 @@ def plan_sweep(cfg: SweepConfig) -> SweepPlan:
         datasets,
         cells,
         [Skipped(b, s, tuple(ds), why) for (b, s, why), ds in skipped.items()],
+        {d: inner_scheme(cfg, metas[d].minority_count) for d in datasets},
     )
 
 

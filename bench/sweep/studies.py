@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from bench import runschema as rs
 from bench.errors import BenchError, one_line
 from bench.redaction import redact
+from bench.sweep.protocol import derive_seed
 from bench.tracking.client import TrialRecord
 
 ERROR_ATTR = "error"  # set on trials that failed by raising (they get a FAILED child run)
@@ -81,17 +83,21 @@ class UnsyncedJournalFileBackend(JournalFileBackend):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+STARTUP_ATTR = "startup"  # user attribute of a trial the start-up phase proposed: its index
+
+
+def make_sampler(kind: str, seed: int, n_startup: int) -> optuna.samplers.BaseSampler:
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
 
 
-def open_study(storage: BaseStorage, name: str, sampler_kind: str, seed: int) -> optuna.Study:
+def open_study(storage: BaseStorage, name: str) -> optuna.Study:
+    """The cell's study (created on first use). Its sampler is set anew before every trial
+    (``ask``), so nothing about the sampler is stored or replayed."""
     return optuna.create_study(
         storage=storage,
         study_name=name,
-        sampler=make_sampler(sampler_kind, seed),
         direction="maximize",
         load_if_exists=True,
     )
@@ -104,6 +110,51 @@ def reap_stale(study: optuna.Study) -> int:
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     return len(stale)
+
+
+def logical_index(study: optuna.Study) -> int:
+    """The position the next trial takes in the study's history: trials that count (scored,
+    pruned, or failed by raising). A trial a killed process left behind (reaped, see
+    ``reap_stale``) does not count, so a resumed study asks exactly what an uninterrupted one
+    asks next."""
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
+        for t in study.get_trials(deepcopy=False)
+    )
+
+
+def ask(
+    study: optuna.Study,
+    sampler_kind: str,
+    seed: int,
+    n_startup: int,
+    startup_params: Callable[[int], dict[str, Any]],
+) -> optuna.trial.Trial:
+    """The next trial, reproducibly: trial i of the history gets a sampler seeded by (seed, i),
+    so an interrupted and resumed study proposes exactly what an uninterrupted one does (a
+    sampler rebuilt with the study's seed would replay its first draws). The first
+    ``n_startup`` trials are ``startup_params(i)`` (enqueued just before they are asked)."""
+    i = logical_index(study)
+    study.sampler = make_sampler(sampler_kind, derive_seed(seed, "trial", i), n_startup)
+    if i < n_startup:
+        study.enqueue_trial(startup_params(i), user_attrs={STARTUP_ATTR: i})
+    return study.ask()
+
+
+def startup_count(study: optuna.Study) -> int:
+    """COMPLETE trials the start-up phase proposed."""
+    return sum(
+        STARTUP_ATTR in t.user_attrs
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+
+
+def random_draw(seed: int, suggest: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """What ``suggest`` proposes from a trial of a throwaway in-memory study sampled at random
+    with ``seed``: one draw of a start-up stream."""
+    scratch = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return suggest(scratch.ask())
 
 
 def counts(study: optuna.Study) -> tuple[int, int]:
