@@ -78,6 +78,7 @@ M_THRESHOLD = (
 )
 M_BEST_ITERATION = "best_iteration"  # rounds of the refit model
 M_INNER_ROUNDS = "inner_best_iteration"  # the best trial's early-stopped rounds (inner mean)
+M_LOSS_SCALE = "loss_scale"  # the refit's gradient/Hessian scale (1: the loss as it is)
 M_INNER_SCORE = "inner_best_score"  # best trial's inner validation score (tuning target)
 M_FIT_TIME = "fit_time_s"  # booster fit + predict seconds, all trials + refit of the cell
 M_REFIT_TIME = "refit_time_s"

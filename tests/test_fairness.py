@@ -52,7 +52,7 @@ def _booster_hessian_sum(booster: str, loss: LossSpec, y: np.ndarray, k: int) ->
     if k == 2:
         out = _catboost._BinaryFocal(loss).calc_ders_range(z, y.astype(np.float64), weights)
         return float(-out[:, 1].sum())
-    obj = _catboost._MultiFocal(loss)
+    obj = _catboost._MultiFocal(loss, k)
     return float(
         sum(
             -np.trace(np.array(obj.calc_ders_multi(z[i], y[i], weights[i])[1]))

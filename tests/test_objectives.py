@@ -522,6 +522,63 @@ def test_compiled_catboost_kernel_matches_the_numpy_kernel(gamma):
     assert set(ob.COMPILED_HESSIAN_MODES) == set(ob.HESSIAN_GUARDS)
 
 
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_full_multiclass_hessian_has_the_diagonal_and_matches_finite_differences(gamma):
+    """The K x K Hessian CatBoost's multiclass Newton step takes: its diagonal is
+    ``focal_grad_hess``'s; exact, it is the derivative of the gradient; at gamma = 0 it is
+    the softmax cross-entropy Hessian diag(p) - p p^T."""
+    rng = np.random.default_rng(12)
+    z = rng.normal(0, 3, (60, 4))
+    y = rng.integers(0, 4, 60)
+    alpha = (0.5, 1.0, 2.0, 1.5)
+    for guard in ob.HESSIAN_GUARDS:
+        full = ob.focal_full_hessian(z, y, alpha, gamma, guard)
+        np.testing.assert_allclose(full, np.transpose(full, (0, 2, 1)), rtol=0, atol=1e-15)
+        if guard != "clip":  # clip floors the diagonal alone, the matrix drops a rank-one term
+            diag = ob.focal_grad_hess(z, y, alpha, gamma, guard)[1]
+            np.testing.assert_allclose(np.einsum("nii->ni", full), diag, rtol=1e-12, atol=1e-15)
+    exact = ob.focal_full_hessian(z, y, alpha, gamma, "exact")
+    step = 1e-6
+    for j in range(4):
+        up, down = z.copy(), z.copy()
+        up[:, j] += step
+        down[:, j] -= step
+        numeric = (
+            ob.focal_grad_hess(up, y, alpha, gamma)[0]
+            - ob.focal_grad_hess(down, y, alpha, gamma)[0]
+        ) / (2 * step)
+        np.testing.assert_allclose(exact[:, :, j], numeric, rtol=1e-6, atol=1e-8)
+    if gamma == 0.0:
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        softmax = p[:, :, None] * np.eye(4) - p[:, :, None] * p[:, None, :]
+        np.testing.assert_allclose(ob.focal_full_hessian(z, y, None, 0.0), softmax, atol=1e-15)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_compiled_catboost_multiclass_row_kernel_matches_the_numpy_kernels(gamma):
+    """CatBoost's per-row multiclass loop: -gradient and -full Hessian times the row weight,
+    for every guard and alpha, margins up to |z| = 1e3."""
+    rng = np.random.default_rng(13)
+    z = np.concatenate([rng.normal(0, 5, (300, 3)), [[1e3, -1e3, 0.0], [-40.0, 40.0, 1e-9]]])
+    y = rng.integers(0, 3, len(z))
+    weight = rng.uniform(0.1, 3.0, len(z))
+    for alpha in (None, (0.5, 1.0, 2.0)):
+        a = np.ones(3) if alpha is None else np.asarray(alpha)
+        for guard, mode in ob.COMPILED_HESSIAN_MODES.items():
+            g = ob.focal_grad_hess(z, y, alpha, gamma, guard)[0]
+            h = ob.focal_full_hessian(z, y, alpha, gamma, guard)
+            grad, hess = np.empty(3), np.empty((3, 3))
+            for i in range(len(z)):
+                ob.catboost_multi_ders(
+                    z[i], int(y[i]), a[y[i]], gamma, mode, ob.HESSIAN_EPS, weight[i], grad, hess
+                )
+                np.testing.assert_allclose(-grad, g[i] * weight[i], rtol=1e-12, atol=1e-300)
+                # entries that cancel (p_i p_j against the rank-one term) agree to the matrix's
+                # own scale, not their own
+                size = np.abs(h[i]).max() * weight[i]
+                np.testing.assert_allclose(-hess, h[i] * weight[i], rtol=1e-11, atol=1e-11 * size)
+
+
 def test_outputs_are_fresh_writable_arrays():
     z, y = np.linspace(-5, 5, 11), np.arange(11) % 2
     prepared = ob.prepare_labels(y, 2)

@@ -44,6 +44,7 @@ __all__ = [
     "COMPILED_HESSIAN_MODES",
     "PreparedLabels",
     "catboost_binary_ders",
+    "catboost_multi_ders",
     "ce_start",
     "ce_start_hessian_sum",
     "focal_full_hessian",
@@ -64,11 +65,12 @@ def __getattr__(name: str):
         from . import _start
 
         return getattr(_start, name)
-    if name in ("catboost_binary_ders", "COMPILED_HESSIAN_MODES"):
+    if name in ("catboost_binary_ders", "catboost_multi_ders", "COMPILED_HESSIAN_MODES"):
         from . import _compiled
 
         return {
             "catboost_binary_ders": _compiled.catboost_binary_ders,
+            "catboost_multi_ders": _compiled.catboost_multi_ders,
             "COMPILED_HESSIAN_MODES": _compiled.HESSIAN_MODES,
         }[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

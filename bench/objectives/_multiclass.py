@@ -162,8 +162,9 @@ def multiclass_full_hessian(
         H = D w w^T + F (diag(p) - p p^T),   w_j = (y_j - p_j) / q,
 
     whose diagonal is :func:`multiclass_grad_hess`'s. Guards, as matrices: ``"surrogate"`` keeps
-    a_k q^g (diag(p) - p p^T) (positive semi-definite); ``"clip"`` drops the rank-one term when
-    D < 0 (the only part that can make H indefinite); ``"exact"`` keeps it.
+    a_k q^g (diag(p) - p p^T) (positive semi-definite; its diagonal floored at HESSIAN_EPS, as
+    in ``multiclass_grad_hess``); ``"clip"`` drops the rank-one term when D < 0 (the only part
+    that can make H indefinite); ``"exact"`` keeps it.
     """
     n, k = z.shape
     rows = np.arange(n)
@@ -174,9 +175,17 @@ def multiclass_full_hessian(
     pk = p[rows, y]
     qg = np.ones_like(q) if gamma == 0.0 else np.power(q, gamma)
     aqg = qg if weight is None else qg * weight
-    softmax_hess = p[:, :, None] * np.eye(k)[None] - p[:, :, None] * p[:, None, :]
+    softmax_hess = -p[:, :, None] * p[:, None, :]
+    # diagonal p_j (1 - p_j) = e_j (T - e_j) / T^2, with T - e_j = S in the arg-max column
+    # (p_j - p_j^2 would cancel as p_j -> 1)
+    rest = t[:, None] - e
+    rest[rows, amax] = s
+    np.einsum("nii->ni", softmax_hess)[...] = e * rest / (t * t)[:, None]
     if hessian == "surrogate":
-        return aqg[:, None, None] * softmax_hess
+        out = aqg[:, None, None] * softmax_hess
+        diag = np.einsum("nii->ni", out)  # a writable view of the diagonals
+        np.maximum(diag, HESSIAN_EPS, out=diag)
+        return out
     qc = np.maximum(qsum, _TINY)
     ell = np.where(is_max, np.log1p(qc), nlp) * t / qc  # l = -log p_k / q
     big_f = aqg * (1.0 + gamma * pk * ell)

@@ -79,6 +79,7 @@ class _Scored:
     threshold: float
     rounds: int  # of the refit
     inner_rounds: int  # the best trial's early-stopped rounds
+    loss_scale: float  # the refit's
     refit_time: float
     test_rows: np.ndarray
     y_test: np.ndarray
@@ -300,13 +301,14 @@ class CellRun:
             self.y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
         )
         rounds = refit_rounds(inner.best_iteration, len(self.y_train), inner.train_rows)
+        loss = self._loss(strategy_params, self.y_train)
         t0 = time.perf_counter()
         model = self.adapter.fit(
             self.X_train,
             self.y_train,
             n_classes=self.k,
             params=booster_params,
-            loss=self._loss(strategy_params, self.y_train),
+            loss=loss,
             rounds=rounds,
             seed=self.booster_seed,
             n_threads=self.ctx.threads,
@@ -325,6 +327,7 @@ class CellRun:
             threshold=threshold,
             rounds=rounds,
             inner_rounds=inner.best_iteration,
+            loss_scale=loss.scale,
             refit_time=refit_time,
             test_rows=self.test_idx,
             y_test=y_test,
@@ -354,6 +357,7 @@ class CellRun:
                     self.y_train, self.splits, self.k
                 ),
                 rs.M_INNER_ROUNDS: scored.inner_rounds,
+                rs.M_LOSS_SCALE: scored.loss_scale,
                 rs.M_WALL_TIME: time.perf_counter() - wall0,
             }
         )
