@@ -111,6 +111,36 @@ def build_parser() -> argparse.ArgumentParser:
         default="runs",
         help="local state directory: its mlflow.db is the default store (default: runs)",
     )
+    rep.add_argument(
+        "--unit",
+        metavar="UNIT",
+        help="what tests and ranks count: family (a family of related datasets once; the "
+        "default) or dataset",
+    )
+    rep.add_argument(
+        "--baseline",
+        metavar="STRATEGY",
+        help="the strategy every other one is compared with (default: ce)",
+    )
+    rep.add_argument(
+        "--failures",
+        metavar="HOW",
+        help="prior: a failed cell scores what the constant class prior would (default); "
+        "exclude: leave out the datasets where a compared group failed",
+    )
+    rep.add_argument(
+        "--rope",
+        action="append",
+        metavar="[METRIC=]WIDTH",
+        help="region of practical equivalence, in metric units, of the compared metric or of "
+        "METRIC (repeatable; defaults per metric are listed in the report)",
+    )
+    rep.add_argument(
+        "--tie",
+        action="append",
+        metavar="[METRIC=]WIDTH",
+        help="|difference| counted as a tie in win/tie/loss (default: ROPE / 10)",
+    )
 
     # --- ui --------------------------------------------------------------------------------
     ui = sub.add_parser("ui", help="the MLflow UI over the local store")
