@@ -79,6 +79,8 @@ class SweepConfig(_Strict):
     datasets: list[str] | None = None
     boosters: list[str] = Field(default_factory=lambda: list(BOOSTERS.names()))
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    # a user's strategies given as module:Class or file.py:Class: registered name -> spec
+    plugins: dict[str, str] = Field(default_factory=dict)
     trials: int = Field(DEFAULT_TRIALS, ge=1, description="COMPLETE Optuna trials per cell")
     startup_trials: int | None = Field(
         None, ge=1, description="random start-up trials (default: adapts to the budget)"
@@ -105,6 +107,25 @@ class SweepConfig(_Strict):
     catalogue: str | None = None
     scheduler: str | None = None
     dask_local: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins(cls, data: Any) -> Any:
+        """Strategies given as ``module:Class`` / ``file.py:Class`` are loaded (and checked)
+        now, before any cell runs, and stand in the list under their registered names."""
+        if not isinstance(data, dict) or not isinstance(data.get("strategies"), list):
+            return data
+        from bench.strategies import plugins as plugin_loader
+
+        names, specs = [], dict(data.get("plugins") or {})
+        for entry in data["strategies"]:
+            if isinstance(entry, str) and plugin_loader.is_plugin_spec(entry):
+                plugin = plugin_loader.load(entry)
+                specs[plugin.name] = entry
+                names.append(plugin.name)
+            else:
+                names.append(entry)
+        return {**data, "strategies": names, "plugins": specs}
 
     @field_validator("target")
     @classmethod
@@ -172,9 +193,18 @@ OPERATIONAL = frozenset(
 
 
 def scientific_settings(cfg: SweepConfig, datasets: list[str]) -> dict[str, Any]:
-    """The hashed part of a config, with the suite resolved to its dataset list."""
-    data = cfg.model_dump(mode="json", exclude=set(OPERATIONAL) | {"suite", "datasets"})
+    """The hashed part of a config, with the suite resolved to its dataset list and each
+    plugin strategy standing for its source file's digest (a changed plugin is a new sweep,
+    wherever its file lies)."""
+    from bench.strategies import STRATEGIES
+    from bench.strategies.plugins import source_digest
+
+    data = cfg.model_dump(mode="json", exclude=set(OPERATIONAL) | {"suite", "datasets", "plugins"})
     data["datasets"] = list(datasets)
+    if cfg.plugins:
+        data["plugin_sources"] = {
+            name: source_digest(STRATEGIES.get(name)) for name in sorted(cfg.plugins)
+        }
     return data
 
 

@@ -57,6 +57,7 @@ TAG_INNER_KIND = "bench.inner_kind"  # "holdout" or "kfold": how this cell's tri
 TAG_TRIAL_NUMBER = "bench.trial_number"
 TAG_TRIAL_STATE = "bench.trial_state"  # COMPLETE | PRUNED | FAIL
 TAG_ERROR = "bench.error"  # short error text of a failed trial
+TAG_NOTE_PREFIX = "bench.note."  # + what a trial's resampler adapted, e.g. k_neighbors_used
 
 # Parent-run metrics: outer-test scores, one scoring per cell.
 TEST_PREFIX = "test_"

@@ -47,7 +47,7 @@ def test_planning_a_sweep_loads_no_booster_and_no_sklearn():
     loaded = _loaded_after(
         "from bench.config import build_config\nfrom bench.sweep.plan import plan_sweep\n"
         "plan = plan_sweep(build_config(None, {'datasets': ['synth_100k'], "
-        "'catalogue': 'datasets.yaml'}))\nassert len(plan.cells) == 45"
+        "'catalogue': 'datasets.yaml'}))\nassert len(plan.cells) == 27"
     )
     assert loaded["modules"] == []
 

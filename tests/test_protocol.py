@@ -219,3 +219,49 @@ def test_a_failed_cell_names_its_log_file_which_holds_the_traceback(tmp_path, re
     text = log_file.read_text()
     assert "Traceback" in text and "injected booster failure" in text
     assert "1 trials failed (max_failed_trials=0)" in failed[0].data.tags[rs.TAG_ERROR]
+
+
+def test_a_resampler_sees_only_training_rows(tmp_path, record, monkeypatch):
+    """Data-level strategies resample the inner-training parts and, at the refit, the
+    outer-training part: never an inner-validation or an outer-test row."""
+    log = record()
+    real_make = cell_module.make_strategy
+
+    def make_strategy(name, config=None):
+        strategy = real_make(name, config)
+        inner = strategy.resample
+
+        def resample(X, y, params, seed):
+            log.append(("resample", set(X.index), set()))
+            return inner(X, y, params, seed)
+
+        strategy.resample = resample  # type: ignore[method-assign]
+        return strategy
+
+    monkeypatch.setattr(cell_module, "make_strategy", make_strategy)
+    cfg = _config(tmp_path, strategies=["undersample", "smote"], folds=2)
+    assert driver.run_sweep(cfg) == 0
+    dataset = get_dataset(str(REPO / "datasets.yaml"), cfg.datasets[0])
+    by_cell: dict = {}
+    for kind, rows, valid in log:
+        if kind == "cell":
+            by_cell[rows] = []
+            current = rows
+        else:
+            by_cell[current].append((kind, rows, valid))
+    assert len(by_cell) == 2 * cfg.folds
+    for cell, events in by_cell.items():
+        train_idx, test_idx = protocol.outer_split(
+            dataset.y, cfg.folds, cfg.repeats, cfg.seed, cell.repeat, cell.fold
+        )
+        resamples = [i for i, e in enumerate(events) if e[0] == "resample"]
+        assert len(resamples) >= cfg.trials + 1
+        for i in resamples:
+            seen = events[i][1]
+            fit = events[i + 1]  # the fit that trains on what the resampler returned
+            assert fit[0] == "fit"
+            assert not seen & set(test_idx), "the resampler saw outer-test rows"
+            assert not seen & fit[2], "the resampler saw the inner-validation rows"
+            assert {r for r in fit[1] if r >= 0} <= seen  # real rows come from its input
+        refit = events[resamples[-1]]
+        assert refit[1] == set(train_idx)  # the refit resamples the whole outer-training part

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import FixedTrial
 
@@ -109,3 +110,72 @@ def test_a_fixed_trial_replays_the_same_parameters():
     focal = make_strategy("focal")
     params = focal.suggest(_trial(5), BINARY)
     assert focal.suggest(FixedTrial(params), BINARY) == params
+
+
+# --- data-level strategies ------------------------------------------------------------------
+def _frame(n: int, seed: int = 0, missing: float = 0.0, categorical: bool = False):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.integers(0, 50, n), "c": rng.normal(size=n)}
+    )
+    if categorical:
+        X["cat"] = pd.Categorical(rng.choice(list("xyz"), n))
+    if missing:
+        X.loc[rng.random(n) < missing, "a"] = np.nan
+        if categorical:
+            X.loc[rng.random(n) < missing, "cat"] = np.nan
+    X.index = np.arange(1000, 1000 + n)  # positions in a larger dataset
+    return X
+
+
+Y_RARE = np.array([0] * 150 + [1] * 20 + [2] * 10)
+
+
+@pytest.mark.parametrize("balance", [0.25, 0.6, 1.0])
+@pytest.mark.parametrize(
+    ("name", "towards"), [("undersample", "min"), ("oversample", "max"), ("smote", "max")]
+)
+def test_resamplers_honour_the_tuned_balance(name, towards, balance):
+    counts = np.bincount(Y_RARE)
+    target = counts.min() if towards == "min" else counts.max()
+    expected = np.rint(counts ** (1 - balance) * float(target) ** balance).astype(int)
+    rows = make_strategy(name).resample(
+        _frame(len(Y_RARE)), Y_RARE, {"balance": balance, "k_neighbors": 5}, seed=3
+    )
+    np.testing.assert_array_equal(np.bincount(rows.y), expected)
+    assert len(rows.X) == len(rows.y) and list(rows.X.columns) == ["a", "b", "c"]
+    if balance == 1.0:
+        assert len(set(np.bincount(rows.y))) == 1  # fully balanced
+
+
+def test_resampled_rows_keep_their_index_and_synthetic_rows_get_negative_ones():
+    X = _frame(len(Y_RARE))
+    under = make_strategy("undersample").resample(X, Y_RARE, {"balance": 1.0}, 0)
+    assert set(under.X.index) <= set(X.index)
+    np.testing.assert_array_equal(under.y, Y_RARE[under.X.index - 1000])
+    over = make_strategy("oversample").resample(X, Y_RARE, {"balance": 1.0}, 0)
+    assert set(over.X.index) <= set(X.index)
+    smote = make_strategy("smote").resample(X, Y_RARE, {"balance": 1.0, "k_neighbors": 3}, 0)
+    real, synthetic = smote.X[smote.X.index >= 0], smote.X[smote.X.index < 0]
+    pd.testing.assert_frame_equal(real, X)  # the originals, untouched and first
+    assert len(synthetic) == len(smote.y) - len(Y_RARE) and synthetic.index.is_unique
+
+
+def test_smote_with_missing_values_and_categories_makes_complete_rows_of_the_same_types():
+    X = _frame(len(Y_RARE), missing=0.1, categorical=True)
+    rows = make_strategy("smote").resample(X, Y_RARE, {"balance": 1.0, "k_neighbors": 5}, 1)
+    synthetic = rows.X[rows.X.index < 0]
+    assert not synthetic.isna().any().any()  # interpolated in the imputed copy
+    assert (rows.X.dtypes == X.dtypes).all()
+    assert set(synthetic["cat"].dropna()) <= {"x", "y", "z"}
+    assert (synthetic["b"] == synthetic["b"].round()).all()  # integer columns stay integers
+    pd.testing.assert_frame_equal(rows.X[rows.X.index >= 0], X)  # missing values kept there
+
+
+def test_smote_lowers_k_to_what_the_data_allows_and_says_so():
+    y = np.array([0] * 40 + [1] * 4)
+    rows = make_strategy("smote").resample(
+        _frame(len(y)), y, {"balance": 1.0, "k_neighbors": 10}, 0
+    )
+    assert rows.notes == {"k_neighbors_used": 3}
+    assert np.bincount(rows.y).tolist() == [40, 40]

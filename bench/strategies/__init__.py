@@ -3,7 +3,9 @@
 - ``ce``: native cross-entropy (the baseline);
 - ``weighted``: native cross-entropy with inverse-frequency class weights;
 - ``focal``: focal loss as the training objective (gamma and alpha tuned);
-- ``focal-gamma``: the ablation, focusing only (gamma tuned, no alpha).
+- ``focal-gamma``: the ablation, focusing only (gamma tuned, no alpha);
+- ``undersample``, ``oversample``, ``smote``: imbalanced-learn's resamplers on the training
+  rows, native cross-entropy on what they return.
 
 How a fit's loss is scaled so that regularisation means the same for every strategy is said in
 ``bench.strategies.base``.
@@ -18,9 +20,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench.registry import Registry
-from bench.strategies.base import Strategy, Task
+from bench.strategies.base import Resampled, Strategy, Task
 from bench.strategies.ce import CrossEntropy
 from bench.strategies.focal import Focal, FocalGamma
+from bench.strategies.resampling import Oversample, Smote, Undersample
 from bench.strategies.weighted import ClassWeighted
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ def register_strategy(cls: type[Strategy], *, replace: bool = False) -> type[Str
     return STRATEGIES.register(cls.name, cls, replace=replace)
 
 
-for _cls in (CrossEntropy, ClassWeighted, Focal, FocalGamma):
+for _cls in (CrossEntropy, ClassWeighted, Focal, FocalGamma, Undersample, Oversample, Smote):
     register_strategy(_cls)
 
 
@@ -52,6 +55,7 @@ def make_strategy(name: str, config: SweepConfig | None = None) -> Strategy:
 __all__ = [
     "BASELINE",
     "DEFAULT_STRATEGIES",
+    "Resampled",
     "STRATEGIES",
     "Strategy",
     "Task",

@@ -3,8 +3,10 @@
 A strategy is one class. ``suggest`` samples its own hyper-parameters from an Optuna trial (the
 booster's parameters are sampled separately, the same way for every strategy); ``loss`` turns
 them, with the class counts of the rows a model is trained on, into a
-:class:`~bench.boosters.base.LossSpec` every booster adapter can train. Every strategy gets the
-same trial budget.
+:class:`~bench.boosters.base.LossSpec` every booster adapter can train; ``resample``
+(optional) transforms the rows a model trains on: the inner-training parts and, at the refit,
+the outer-training part; never a validation or test part. Every strategy gets the same trial
+budget.
 
 Loss scale: tree boosters regularise in Hessian units (a leaf's value is -G / (H + lambda); a
 split needs a minimum child Hessian), and the losses' Hessians differ by orders of magnitude
@@ -20,10 +22,11 @@ cross-entropy exactly.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from bench.boosters.base import LossSpec
 
@@ -40,16 +43,30 @@ class Task:
     imbalance_ratio: float  # majority / minority count of the whole dataset (>= 1)
 
 
+@dataclass
+class Resampled:
+    """Training rows after a strategy's ``resample``: the booster trains on these (each row
+    weight 1 unless the loss weights classes). Original rows keep their index; synthetic rows
+    get negative index values, so they can never be taken for a dataset row. ``notes`` are
+    recorded on the trial (e.g. a SMOTE neighbour count lowered to what the data allows)."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
 class Strategy(ABC):
     """One way of handling class imbalance, tuned with its own parameters.
 
     Subclasses set ``name`` (what tables, tags and the CLI call it) and, when their loss is a
     Python objective, ``needs_custom_objective`` (the planner then skips boosters without one).
+    A data-level strategy sets ``resamples`` and overrides ``resample``.
     ``config`` is the sweep's configuration (None outside a sweep: library defaults).
     """
 
     name: ClassVar[str]
     needs_custom_objective: ClassVar[bool] = False
+    resamples: ClassVar[bool] = False
 
     def __init__(self, config: SweepConfig | None = None) -> None:
         self.config = config
@@ -61,6 +78,13 @@ class Strategy(ABC):
     @abstractmethod
     def loss(self, params: dict[str, Any], y: np.ndarray, n_classes: int) -> LossSpec:
         """The loss to train on labels ``y`` (class weights follow that data's class counts)."""
+
+    def resample(
+        self, X: pd.DataFrame, y: np.ndarray, params: dict[str, Any], seed: int
+    ) -> Resampled:
+        """The rows to train on, made once per fit from a training part (and only from one).
+        The default trains on the rows as they are."""
+        return Resampled(X, y)
 
 
 def inverse_frequency(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:

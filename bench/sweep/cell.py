@@ -32,7 +32,7 @@ from bench.metrics import (
     metric_bundle,
     score_function,
 )
-from bench.strategies import Task, make_strategy
+from bench.strategies import Resampled, Task, make_strategy, plugins
 from bench.strategies.scale import scaled_to_cross_entropy
 from bench.sweep import studies
 from bench.sweep.cells import Cell, CellContext, CellResult, get_dataset
@@ -65,6 +65,7 @@ def run_cell(
     Status "busy" means another process holds the cell's claim right now.
     """
     logs.log_to_worker_file(ctx.log_dir)
+    plugins.ensure_loaded(ctx.config.plugins)  # a worker process registers them itself
     with claim(ctx.storage_url, cell.key) as mine:
         if not mine:
             return CellResult(cell.key, cell.run_name, "busy")
@@ -219,18 +220,22 @@ class CellRun:
     def _evaluate(
         self, booster_params: dict[str, Any], strategy_params: dict[str, Any]
     ) -> InnerOutcome:
-        """Train on each inner training part, early-stop and score on its validation part."""
+        """Train on each inner training part (resampled, for a data-level strategy), early-stop
+        and score on its validation part."""
         X, y = self.X_train, self.y_train
         scores, rounds, positions, probas = [], [], [], []
+        notes: dict[str, Any] = {}
         fit_time = 0.0
-        for train, valid in self.splits:
+        for i, (train, valid) in enumerate(self.splits):
             t0 = time.perf_counter()
+            rows = self._training_rows(X.iloc[train], y[train], strategy_params, f"inner-{i}")
+            notes.update(rows.notes)
             model = self.adapter.fit(
-                X.iloc[train],
-                y[train],
+                rows.X,
+                rows.y,
                 n_classes=self.k,
                 params=booster_params,
-                loss=self._loss(strategy_params, y[train]),
+                loss=self._loss(strategy_params, rows.y),
                 rounds=self.cfg.max_rounds,
                 valid=(X.iloc[valid], y[valid]),
                 stopping=self.stopping,
@@ -250,7 +255,18 @@ class CellRun:
             fit_time=fit_time,
             valid_positions=np.concatenate(positions),
             valid_proba=np.concatenate(probas),
+            notes=notes,
         )
+
+    def _training_rows(
+        self, X: pd.DataFrame, y: np.ndarray, strategy_params: dict[str, Any], which: str
+    ) -> Resampled:
+        """The rows a fit trains on: a training part, resampled once per fit when the strategy
+        is data-level (a seed of its own per fit, the same for every trial)."""
+        if not self.strategy.resamples:
+            return Resampled(X, y)
+        seed = derive_seed(self.booster_seed, "resample", which) % (2**31 - 1)
+        return self.strategy.resample(X, y, strategy_params, seed)
 
     def _tune(self) -> None:
         """Ask/tell until the study holds exactly ``trials`` COMPLETE trials."""
@@ -278,6 +294,8 @@ class CellRun:
                 trial.set_user_attr(studies.ERROR_ATTR, one_line(err))
                 frozen = study.tell(trial, state=TrialState.FAIL)
             else:
+                for key, value in outcome.notes.items():
+                    trial.set_user_attr(studies.NOTE_PREFIX + key, value)
                 trial.set_user_attr(rs.M_TRIAL_SCORE, _natural(outcome.score, cfg.target))
                 trial.set_user_attr(rs.M_TRIAL_ROUNDS, outcome.best_iteration)
                 trial.set_user_attr(rs.M_TRIAL_FIT_TIME, outcome.fit_time)
@@ -301,11 +319,12 @@ class CellRun:
             self.y_train[inner.valid_positions], inner.valid_proba, cfg.threshold_objective
         )
         rounds = refit_rounds(inner.best_iteration, len(self.y_train), inner.train_rows)
-        loss = self._loss(strategy_params, self.y_train)
         t0 = time.perf_counter()
+        rows = self._training_rows(self.X_train, self.y_train, strategy_params, "refit")
+        loss = self._loss(strategy_params, rows.y)
         model = self.adapter.fit(
-            self.X_train,
-            self.y_train,
+            rows.X,
+            rows.y,
             n_classes=self.k,
             params=booster_params,
             loss=loss,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,7 @@ class InnerOutcome:
     fit_time: float
     valid_positions: np.ndarray  # positions within the outer-training part
     valid_proba: np.ndarray  # their predictions (out-of-fold under inner k-fold)
+    notes: dict[str, Any] = field(default_factory=dict)  # what a resampler had to adapt
 
 
 def refit_rounds(best_iteration: int, outer_train_rows: int, inner_train_rows: float) -> int:

@@ -84,6 +84,7 @@ class UnsyncedJournalFileBackend(JournalFileBackend):
 
 
 STARTUP_ATTR = "startup"  # user attribute of a trial the start-up phase proposed: its index
+NOTE_PREFIX = "note."  # user attributes recorded on the trial's child run as bench.note.* tags
 
 
 def make_sampler(kind: str, seed: int, n_startup: int) -> optuna.samplers.BaseSampler:
@@ -192,6 +193,13 @@ def trial_record(trial: FrozenTrial, run_name: str) -> TrialRecord:
     """What the trial's MLflow child run holds, derived from the study alone."""
     attrs = trial.user_attrs
     tags = {rs.TAG_ERROR: str(attrs[ERROR_ATTR])[:5000]} if ERROR_ATTR in attrs else {}
+    tags.update(
+        {
+            rs.TAG_NOTE_PREFIX + k.removeprefix(NOTE_PREFIX): str(v)
+            for k, v in attrs.items()
+            if k.startswith(NOTE_PREFIX)
+        }
+    )
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
