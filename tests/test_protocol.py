@@ -43,11 +43,11 @@ class Recorder:
         self.name = inner.name
         self.calls = 0
 
-    def suggest_params(self, trial):
-        return self.inner.suggest_params(trial)
+    def suggest_params(self, trial, rows=None):
+        return self.inner.suggest_params(trial, rows)
 
-    def default_params(self):
-        return self.inner.default_params()
+    def default_params(self, rows=None):
+        return self.inner.default_params(rows)
 
     def fit(self, X, y, **kw):
         self.calls += 1

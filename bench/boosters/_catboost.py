@@ -32,7 +32,7 @@ class CatBoostAdapter(BoosterAdapter):
 
     name: ClassVar[str] = "catboost"
 
-    def suggest_params(self, trial: Any) -> dict[str, Any]:
+    def suggest_params(self, trial: Any, rows: int | None = None) -> dict[str, Any]:
         """Learning rate, depth, L2, row (Bernoulli) and column (rsm) subsampling, split noise.
 
         CatBoost has no L1 penalty and its symmetric trees ignore min_data_in_leaf, so those are
@@ -47,7 +47,7 @@ class CatBoostAdapter(BoosterAdapter):
             "random_strength": trial.suggest_float("random_strength", 1e-3, 10.0, log=True),
         }
 
-    def default_params(self) -> dict[str, Any]:
+    def default_params(self, rows: int | None = None) -> dict[str, Any]:
         """CatBoost's defaults (depth 6, l2_leaf_reg 3, Bernoulli subsample 0.8, all features,
         random_strength 1); its automatic learning rate is replaced by 0.1, the fixed rate every
         loss here trains with."""

@@ -26,6 +26,14 @@ _DEFAULTS: dict[str, Any] = {"learning_rate": 0.1, "num_leaves": 31}
 _DATASET_PARAMS: dict[str, Any] = {"verbosity": -1, "feature_pre_filter": False}
 
 
+MAX_LEAF_ROWS = 64
+
+
+def max_leaf_rows(rows: int | None) -> int:
+    """The largest min_data_in_leaf tuned: 64, or a quarter of the training rows when fewer."""
+    return MAX_LEAF_ROWS if rows is None else max(2, min(MAX_LEAF_ROWS, rows // 4))
+
+
 def _reset_before_first_round(env: Any) -> None:
     if env.iteration == env.begin_iteration:
         env.model.reset_parameter({"verbosity": -1})
@@ -39,12 +47,16 @@ class LightGBMAdapter(BoosterAdapter):
 
     name: ClassVar[str] = "lightgbm"
 
-    def suggest_params(self, trial: Any) -> dict[str, Any]:
-        """Learning rate, leaves, leaf minimums (focal Hessians are small), bagging, L1/L2."""
+    def suggest_params(self, trial: Any, rows: int | None = None) -> dict[str, Any]:
+        """Learning rate, leaves, leaf minimums, bagging, L1/L2. The row minimum of a leaf
+        stays at most a quarter of the training rows: beyond half no split is possible, and
+        the trial would only train a constant."""
         return {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
             "num_leaves": trial.suggest_int("num_leaves", 4, 128, log=True),
-            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 1, 64, log=True),
+            "min_data_in_leaf": trial.suggest_int(
+                "min_data_in_leaf", 1, max_leaf_rows(rows), log=True
+            ),
             "min_sum_hessian_in_leaf": trial.suggest_float(
                 "min_sum_hessian_in_leaf", 1e-6, 10.0, log=True
             ),
@@ -54,12 +66,12 @@ class LightGBMAdapter(BoosterAdapter):
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-4, 10.0, log=True),
         }
 
-    def default_params(self) -> dict[str, Any]:
+    def default_params(self, rows: int | None = None) -> dict[str, Any]:
         """LightGBM 4's defaults; L1/L2 default to 0, the bottom of their log ranges here."""
         return {
             "learning_rate": 0.1,
             "num_leaves": 31,
-            "min_data_in_leaf": 20,
+            "min_data_in_leaf": min(20, max_leaf_rows(rows)),
             "min_sum_hessian_in_leaf": 1e-3,
             "bagging_fraction": 1.0,
             "feature_fraction": 1.0,

@@ -27,7 +27,7 @@ class XGBoostAdapter(BoosterAdapter):
 
     name: ClassVar[str] = "xgboost"
 
-    def suggest_params(self, trial: Any) -> dict[str, Any]:
+    def suggest_params(self, trial: Any, rows: int | None = None) -> dict[str, Any]:
         """Learning rate, depth, min child weight (focal Hessians are small), subsampling, L1/L2."""
         return {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
@@ -39,7 +39,7 @@ class XGBoostAdapter(BoosterAdapter):
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-4, 10.0, log=True),
         }
 
-    def default_params(self) -> dict[str, Any]:
+    def default_params(self, rows: int | None = None) -> dict[str, Any]:
         """XGBoost 3's defaults (learning rate 0.3, depth 6, min child weight 1, lambda 1);
         L1 defaults to 0, the bottom of its log range here."""
         return {

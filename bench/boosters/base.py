@@ -79,8 +79,11 @@ class BoosterAdapter(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def suggest_params(self, trial: Any) -> dict[str, Any]:
+    def suggest_params(self, trial: Any, rows: int | None = None) -> dict[str, Any]:
         """Sample this booster's tree/regularisation params from an optuna.Trial.
+
+        ``rows``: the fewest training rows a fit of this study sees (the smallest inner-training
+        part), so a leaf minimum can be kept within what the data allows; None: no bound.
 
         Covers learning rate (log), tree size, minimum child weight/samples, row and column
         subsampling, L1/L2. The number of rounds is never tuned here: early stopping sets it.
@@ -88,7 +91,7 @@ class BoosterAdapter(ABC):
         """
 
     @abstractmethod
-    def default_params(self) -> dict[str, Any]:
+    def default_params(self, rows: int | None = None) -> dict[str, Any]:
         """The library's default configuration in ``suggest_params``'s keys, within its ranges
         (a default outside a log range, such as an L1 of 0, becomes the range's bottom): every
         study's first trial, for every strategy alike."""

@@ -218,10 +218,12 @@ def load_dataset(catalogue: Catalogue, name: str) -> Dataset:
 
 @functools.lru_cache(maxsize=256)
 def _load_cached(path: str, name: str, source: str, spec_json: str, family: str) -> Dataset:
+    from bench.datasets.cleaning import clean_features
     from bench.datasets.sources import load_source
 
     spec = spec_model(source).model_validate_json(spec_json)
-    return load_source(spec, name=name, family=family, base_dir=Path(path).parent)
+    dataset = load_source(spec, name=name, family=family, base_dir=Path(path).parent)
+    return clean_features(dataset, spec.inf)
 
 
 def describe(

@@ -94,7 +94,7 @@ def show_dataset(catalogue: Catalogue, name: str) -> int:
             console.print(f"[dim]{name}: {status}; loading it now ...[/dim]")
     ds = load_dataset(catalogue, name)
     meta = ds.meta
-    options = spec.model_dump(exclude_none=True, exclude={"source", "family", "description"})
+    options = spec.model_dump(exclude_none=True, exclude={"source", "family", "description", "inf"})
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -116,6 +116,8 @@ def show_dataset(catalogue: Catalogue, name: str) -> int:
         if value:
             grid.add_row(key, value)
     console.print(grid)
+    for note in ds.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
     labels = Table(title="labels" + (" (1 = positive)" if meta.n_classes == 2 else ""))
     for col in ("label", "class", "count", "share"):
         labels.add_column(col, justify="right" if col in ("label", "count", "share") else "left")

