@@ -42,33 +42,35 @@ def _check(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """Equal-width-bin ECE; binary on P(class 1), multiclass on the top-label confidence.
+    """Classwise ECE (Kull et al. 2019), one definition for every number of classes: for each
+    class k, the equal-width-binned ECE of P(class k) against 1[y = k]; then the mean over the
+    K classes. For binary data both classes give the ECE of P(class 1) (the bins mirror), so
+    binary values equal the usual positive-class ECE.
 
     Hand-written because scikit-learn has calibration_curve but no ECE; 15 bins as in
     Guo et al. 2017.
     """
     y, proba = _check(y, proba)
-    if proba.shape[1] == 2:
-        conf, hit = proba[:, 1], (y == 1).astype(np.float64)
-    else:
-        pred = proba.argmax(axis=1)
-        conf, hit = proba[np.arange(len(y)), pred], (pred == y).astype(np.float64)
-    bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
+    n, k = proba.shape
+    if n == 0:
+        return 0.0
+    hit = np.eye(k)[y]
+    bins = np.minimum((proba * n_bins).astype(np.int64), n_bins - 1)
+    keys = (bins + n_bins * np.arange(k)[None, :]).ravel()  # one bin set per class
     gap = np.abs(
-        np.bincount(bins, weights=hit, minlength=n_bins)
-        - np.bincount(bins, weights=conf, minlength=n_bins)
+        np.bincount(keys, weights=hit.ravel(), minlength=n_bins * k)
+        - np.bincount(keys, weights=proba.ravel(), minlength=n_bins * k)
     )
-    return float(gap.sum() / max(len(y), 1)) if count.any() else 0.0
+    return float(gap.sum() / (n * k))
 
 
 def brier(y: np.ndarray, proba: np.ndarray) -> float:
-    """Binary: mean (p1 - y)^2; multiclass: mean over rows of sum_k (p_k - y_k)^2."""
+    """Half the multiclass Brier score, one definition for every number of classes:
+    mean over rows of sum_k (p_k - 1[y = k])^2 / 2, in [0, 1]. For binary data it equals the
+    usual mean (p1 - y)^2; scikit-learn's ``brier_score_loss(..., scale_by_half=True)``."""
     y, proba = _check(y, proba)
-    if proba.shape[1] == 2:
-        return float(np.mean((proba[:, 1] - (y == 1)) ** 2))
     onehot = np.eye(proba.shape[1])[y]
-    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)) / 2.0)
 
 
 def threshold_free_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -112,13 +114,27 @@ def thresholded_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict
     """F1, MCC, balanced accuracy, G-mean, precision and recall of class decisions.
 
     All six come from one confusion matrix (counted with bincount: scikit-learn's
-    confusion_matrix validates its input for ~1 ms a call): they equal scikit-learn's and
-    imbalanced-learn's functions (binary: of class 1; multiclass: macro; tested), which cost
-    ~50 ms a cell through their per-call input validation.
+    confusion_matrix validates its input for ~1 ms a call); see :func:`confusion_metrics`.
     """
     y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
     counts = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
-    cm = counts.reshape(n_classes, n_classes).astype(np.float64)  # rows: truth, columns: decision
+    return confusion_metrics(counts.reshape(n_classes, n_classes))
+
+
+def confusion_metrics(cm: np.ndarray) -> dict[str, float]:
+    """The thresholded metrics of a confusion matrix (rows: truth, columns: decision).
+
+    They equal the libraries' functions with their default labels (tested): binary, of class
+    1 (scikit-learn's ``average="binary"``; G-mean sqrt(sensitivity * specificity) as
+    imbalanced-learn's); multiclass, macro averages over the labels present in the truth or
+    the decisions (scikit-learn's default ``labels``: a class absent from both does not
+    count), G-mean as imbalanced-learn's ``average="multiclass"`` (geometric mean of the
+    recalls of those labels, a recall of 0 where the class has no true rows), balanced
+    accuracy over the classes present in the truth. 0 where a ratio has a zero denominator
+    (``zero_division=0``). Counts may be fractional (expected counts).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    n_classes = cm.shape[0]
     tp = np.diag(cm)
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
     precision = _ratio(tp, predicted)
@@ -128,16 +144,24 @@ def thresholded_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict
     cov_tp = tp.sum() * n - support @ predicted
     den = np.sqrt((n * n - support @ support) * (n * n - predicted @ predicted))
     mcc = cov_tp / den if den > 0 else 0.0
-    present = support > 0
+    in_truth = support > 0
     out = {
         "mcc": float(mcc),
-        "balanced_accuracy": float(recall[present].mean()),
-        "gmean": float(np.prod(recall) ** (1.0 / n_classes)),
+        "balanced_accuracy": float(recall[in_truth].mean()) if in_truth.any() else 0.0,
     }
     if n_classes == 2:
-        out.update(f1=f1[1], precision=precision[1], recall=recall[1])
+        out.update(
+            f1=f1[1], precision=precision[1], recall=recall[1], gmean=np.sqrt(recall[0] * recall[1])
+        )
     else:
-        out.update(f1=f1.mean(), precision=precision.mean(), recall=recall.mean())
+        labels = in_truth | (predicted > 0)
+        r = recall[labels]
+        out.update(
+            f1=f1[labels].mean(),
+            precision=precision[labels].mean(),
+            recall=r.mean(),
+            gmean=float(np.exp(np.mean(np.log(r)))) if np.all(r > 0) else 0.0,
+        )
     return {k: float(out[k]) for k in THRESHOLDED}
 
 
@@ -227,11 +251,12 @@ def fast_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 def fast_brier(y: np.ndarray, proba: np.ndarray) -> float:
+    """:func:`brier` without the input checks (early stopping calls it every round)."""
     proba = np.asarray(proba)
     if proba.shape[1] == 2:
         return float(np.mean((proba[:, 1] - (y == 1)) ** 2))
     onehot = np.eye(proba.shape[1])[y]
-    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)) / 2.0)
 
 
 def score_function(target: str) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -314,3 +339,47 @@ def calibrated_metrics(
         "brier_cal": brier(y_test, cal),
         "ece_cal": expected_calibration_error(y_test, cal),
     }
+
+
+def prior_metrics(class_counts: np.ndarray | list[float], folds: int) -> dict[str, float]:
+    """What the constant class-prior predictor scores on a stratified outer fold: the score
+    a failed cell gets in the report (the AutoML Benchmark's rule for failures).
+
+    The predictor outputs the class frequencies of its training part for every row. With
+    stratified folds the training and the test parts both hold the dataset's class
+    frequencies pi (up to rounding: expected counts n_k / folds are used), so: average
+    precision = mean of pi_k over the classes (pi_1 binary), ROC-AUC 0.5, log loss the
+    entropy of pi, Brier (1 - sum pi_k^2) / 2, ECE 0; the recalibrated metrics are the same
+    (a constant stays the prior). Decisions: at 0.5 (and argmax for multiclass) every row
+    gets the majority class; at the tuned threshold a binary constant predictor is cut below
+    its one score (``choose_threshold``), so every row is predicted positive.
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size < 2 or np.any(counts < 0) or counts.sum() <= 0:
+        raise ValueError(f"class_counts must be >= 2 non-negative counts, got {class_counts!r}")
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    k = counts.size
+    pi = counts / counts.sum()
+    test = counts / folds
+    present = pi > 0
+    log_loss = float(-np.sum(pi[present] * np.log(pi[present])))
+    brier_score = float((1.0 - np.sum(pi**2)) / 2.0)
+    out: dict[str, float] = {
+        "average_precision": float(pi[1]) if k == 2 else float(np.mean(pi[present])),
+        "roc_auc": 0.5,
+        "log_loss": log_loss,
+        "brier": brier_score,
+        "ece": 0.0,
+        "log_loss_cal": log_loss,
+        "brier_cal": brier_score,
+        "ece_cal": 0.0,
+    }
+    majority = int(pi[1] >= 0.5) if k == 2 else int(np.argmax(pi))  # as ``decide`` does
+    tuned = 1 if k == 2 else majority
+    for suffix, decision in (("_t050", majority), ("_tuned", tuned)):
+        cm = np.zeros((k, k))
+        cm[:, decision] = test
+        for name, value in confusion_metrics(cm).items():
+            out[name + suffix] = value
+    return out

@@ -14,14 +14,27 @@ import pandas as pd
 import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from bench import runschema as rs
 from bench.cli import main as cli_main
 from bench.errors import BenchError
-from bench.report import Settings, build_report, list_sweeps, load_results, report_command, stats
+from bench.report import (
+    Settings,
+    SweepInfo,
+    build_report,
+    list_sweeps,
+    load_results,
+    report_command,
+    sections,
+    stats,
+)
 from bench.report.frame import prepare
-from bench.report.sections import focal_comparisons
+from bench.report.model import Report
+from bench.report.render import to_markdown
+from bench.report.sections import baseline_comparisons
+from bench.report.settings import ROPE_DEFAULTS, parse_widths
 from tests.support.synthetic_results import synthetic_results
 
 try:  # the repo's tests package (autorank installs a top-level `tests` that can shadow it)
@@ -35,13 +48,45 @@ FAST = Settings(nsamples=5000)
 
 @pytest.fixture(scope="module")
 def known() -> pd.DataFrame:
-    """12 datasets: focal = ce + 0.05 on every fold; weighted == ce exactly."""
+    """12 datasets, each its own family: focal = ce + 0.05 on every fold; weighted == ce."""
     return synthetic_results(12, folds=3, effects={"focal": 0.05})
 
 
 @pytest.fixture(scope="module")
 def small_report(known, tmp_path_factory):
     return build_report(known, out_dir=tmp_path_factory.mktemp("small"), settings=FAST)
+
+
+def _family_means(df: pd.DataFrame, booster: str, strategy: str, metric: str = AP) -> pd.Series:
+    """Computed here independently of bench.report: per-dataset means over folds, then the
+    mean over each family's datasets."""
+    rows = df[(df.booster == booster) & (df.strategy == strategy) & (df.status == "FINISHED")]
+    per_dataset = rows.groupby("dataset")[metric].mean()
+    family = rows.groupby("dataset")["family"].first()
+    return per_dataset.groupby(family).mean()
+
+
+def _md(df, st=FAST, info=None, parts=("summary",)) -> str:
+    """Markdown of some sections only, built as bench.report.build does (no figures drawn
+    unless a section asked for has one: most tests need numbers, not pictures)."""
+    info = info or SweepInfo(name="t")
+    prep = prepare(df, AP, info.config, unit=st.unit, failures=st.failures, skipped=info.skipped)
+    budget = sections.tuning_budget(prep, info)
+    comps = sections.baseline_comparisons(prep, st)
+    make = {
+        "summary": lambda: sections.summary_section(prep, st, comps, budget),
+        "overview": lambda: sections.overview(prep, info, st, len(df), budget),
+        "main": lambda: sections.main_results(prep),
+        "ranks": lambda: sections.ranks_section(prep, st),
+        "baseline": lambda: sections.baseline_section(prep, st, comps),
+    }
+    return to_markdown(Report("t", [make[name]() for name in parts]))
+
+
+def _section(md: str, title: str) -> str:
+    start = md.index(f"## {title}")
+    end = md.find("\n## ", start + 3)
+    return md[start : end if end > 0 else None]
 
 
 # --- statistics with known outcomes ---------------------------------------------------------
@@ -52,8 +97,9 @@ def test_ranks_friedman_and_posthoc_on_known_outcome(known):
     prep = prepare(known, AP)
     for booster in prep.grid.boosters:
         cols = [(booster, s) for s in ("ce", "weighted", "focal")]
-        scores, excluded = prep.scores(cols)
-        assert excluded == [] and len(scores) == 12
+        us = prep.scores(cols)
+        scores = us.values
+        assert us.excluded == [] and len(scores) == 12
         ranks = stats.average_ranks(scores)
         assert ranks[(booster, "focal")] == 1.0
         assert ranks[(booster, "ce")] == ranks[(booster, "weighted")] == 2.5
@@ -66,52 +112,254 @@ def test_ranks_friedman_and_posthoc_on_known_outcome(known):
 
 
 @pytest.mark.unit
-def test_focal_comparisons_win_tie_loss_wilcoxon_bayes(known):
-    rows = focal_comparisons(prepare(known, AP), FAST)
-    assert len(rows) == 6
-    for row in rows:
-        res = row.result
-        assert (res.wins, res.ties, res.losses) == (12, 0, 0)
-        assert res.mean_diff == pytest.approx(0.05)
-        assert res.wilcoxon_p < 0.01 and row.holm_p < 0.05
-        assert res.p_x_better > 0.99 and res.p_rope < 0.01
+def test_baseline_comparisons_win_tie_loss_wilcoxon_bayes(known):
+    rows = baseline_comparisons(prepare(known, AP), FAST)
+    assert [(c.booster, c.strategy) for c in rows] == [
+        (b, s) for b in ("lightgbm", "xgboost", "catboost") for s in ("weighted", "focal")
+    ]
+    for c in rows:
+        res = c.result
+        if c.strategy == "focal":
+            assert (res.wins, res.ties, res.losses) == (12, 0, 0)
+            assert res.mean_diff == pytest.approx(0.05)
+            assert res.wilcoxon_p < 0.01 and c.holm_p < 0.05
+            assert res.p_x_better > 0.99 and res.p_rope < 0.01
+        else:
+            assert (res.wins, res.ties, res.losses) == (0, 12, 0) and res.p_rope > 0.99
+
+
+@pytest.fixture(scope="module")
+def noisy() -> pd.DataFrame:
+    """16 datasets in 8 families of two, unshared noise, focal +0.03, weighted -0.004."""
+    return synthetic_results(
+        16,
+        folds=3,
+        effects={"focal": 0.03, "weighted": -0.004},
+        strategy_noise=0.02,
+        seed=5,
+        families=[f"fam{i // 2}" for i in range(16)],
+    )
 
 
 @pytest.mark.unit
-def test_equal_pair_is_all_ties_and_lower_is_better_orients(known):
-    prep = prepare(known, "brier")  # a loss: focal has the lower Brier score here
-    scores, _ = prep.scores([("xgboost", "weighted"), ("xgboost", "ce"), ("xgboost", "focal")])
-    x, y, f = (stats.orient(scores.iloc[:, i].to_numpy(), True) for i in range(3))
-    eq = stats.compare_pair(x, y, tie_tol=0.001, rope=0.01, nsamples=5000)
-    assert (eq.wins, eq.ties, eq.losses) == (0, 12, 0) and eq.wilcoxon_p == 1.0
-    assert eq.p_rope > 0.99
-    better = stats.compare_pair(f, y, tie_tol=0.001, rope=0.01, nsamples=5000)
-    assert better.wins == 12 and better.p_x_better > 0.99
-    assert stats.average_ranks(stats.orient(scores, True))[("xgboost", "focal")] == 1.0
+@pytest.mark.parametrize("unit", ["family", "dataset"])
+def test_summary_numbers_equal_scipy_statsmodels_and_baycomp(noisy, tmp_path, unit):
+    """Every number of the summary against values computed here from the raw table."""
+    st = Settings(nsamples=4000, seed=3, unit=unit)
+    prep = prepare(noisy, AP, unit=unit)
+    comps = baseline_comparisons(prep, st)
+    raw_p, expected = [], []
+    for c in comps:
+        if unit == "family":
+            x = _family_means(noisy, c.booster, c.strategy)
+            y = _family_means(noisy, c.booster, "ce")
+        else:
+            r = noisy[noisy.booster == c.booster]
+            x = r[r.strategy == c.strategy].groupby("dataset")[AP].mean()
+            y = r[r.strategy == "ce"].groupby("dataset")[AP].mean()
+        order = c.scores.values.index  # the posterior draws are matched to units by position
+        x, y = x.reindex(order).to_numpy(), y.reindex(order).to_numpy()
+        assert len(x) == (8 if unit == "family" else 16) == c.n
+        d = x - y
+        wilcoxon = sps.wilcoxon(x, y, zero_method="zsplit").pvalue
+        bayes = baycomp.SignedRankTest.probs(x, y, 0.01, nsamples=4000, random_state=3)
+        res = c.result
+        assert (res.wins, res.losses) == (int((d > 0.001).sum()), int((d < -0.001).sum()))
+        assert res.median_diff == pytest.approx(np.median(d), abs=1e-12)
+        assert res.wilcoxon_p == pytest.approx(wilcoxon, rel=1e-9)
+        assert np.allclose([res.p_x_better, res.p_rope, res.p_y_better], bayes, atol=1e-12)
+        raw_p.append(wilcoxon)
+        expected.append(bayes)
+    holm = multipletests(raw_p, method="holm")[1]
+    assert np.allclose([c.holm_p for c in comps], holm, atol=1e-12)
+    # the rendered summary states those numbers and the verdict they support
+    md = _md(noisy, st)
+    summary = _section(md, "Summary")
+    words = "16 datasets in 8 families" if unit == "family" else "over 16 datasets"
+    assert words in summary
+    for c, p, probs in zip(comps, holm, expected, strict=True):
+        line = next(ln for ln in summary.splitlines() if f"{c.booster}, {c.strategy} vs ce" in ln)
+        assert f"p = {p:.3f}" in line or f"p = {p:.2e}" in line
+        res = c.result
+        assert f"P({c.strategy} better) = {res.p_x_better:.3f}" in line
+        assert f"P(ce better) = {res.p_y_better:.3f}" in line
+        if probs[0] >= 0.95:
+            assert f"Verdict: {c.strategy} better with probability {res.p_x_better:.3f}" in line
+        elif probs[2] >= 0.95:
+            assert f"Verdict: ce better with probability {res.p_y_better:.3f}" in line
+        elif probs[1] >= 0.95:
+            assert "Verdict: practically equivalent" in line
+        else:
+            assert "Verdict: inconclusive" in line
+    verdicts = {c.strategy for c in comps if "better with" in c_line(summary, c)}
+    assert "focal" in verdicts  # the planted effect is found somewhere
+
+
+def c_line(summary: str, c) -> str:
+    return next(ln for ln in summary.splitlines() if f"{c.booster}, {c.strategy} vs ce" in ln)
 
 
 @pytest.mark.unit
-def test_noisy_equal_pair_gives_large_p():
-    rng = np.random.default_rng(3)
-    x = rng.uniform(0.4, 0.8, 30)
-    y = x + rng.normal(0, 0.003, 30)
-    res = stats.compare_pair(x, y, tie_tol=0.001, rope=0.01, nsamples=5000)
-    assert res.wilcoxon_p > 0.05 and res.p_rope > 0.9 and res.ties > 0
+def test_a_family_of_three_identical_datasets_counts_once():
+    """ds000..ds002 are one dataset thrice (family A): under --unit family they are one unit,
+    so every statistic equals the per-dataset one without the two copies."""
+    base = synthetic_results(
+        8,
+        folds=2,
+        effects={"focal": 0.01},
+        strategy_noise=0.02,
+        seed=11,
+        families=["A", "A", "A", "d3", "d4", "d5", "d6", "d7"],
+    )
+    copy = base[base.dataset == "ds000"]
+    df = pd.concat(
+        [base[~base.dataset.isin(["ds001", "ds002"])]]
+        + [copy.assign(dataset=name) for name in ("ds001", "ds002")],
+        ignore_index=True,
+    )
+    by_family = baseline_comparisons(prepare(df, AP, unit="family"), FAST)
+    without_copies = df[~df.dataset.isin(["ds001", "ds002"])]
+    by_dataset = baseline_comparisons(prepare(without_copies, AP, unit="dataset"), FAST)
+    with_copies = baseline_comparisons(prepare(df, AP, unit="dataset"), FAST)
+    for fam, one, three in zip(by_family, by_dataset, with_copies, strict=True):
+        assert fam.n == one.n == 6 and three.n == 8
+        for field in ("wins", "ties", "losses", "wilcoxon_p", "p_x_better", "p_rope"):
+            assert getattr(fam.result, field) == pytest.approx(getattr(one.result, field))
+        assert fam.result.median_diff == pytest.approx(one.result.median_diff, abs=1e-12)
+        assert fam.holm_p == pytest.approx(one.holm_p)
+    assert prepare(df, AP).unit_phrase(sorted(set(df.dataset))) == "8 datasets in 6 families"
 
 
 @pytest.mark.unit
-def test_holm_and_bayes_match_the_reference_libraries():
-    p = [0.01, 0.04, None, 0.03, 0.5]
-    ref = multipletests([0.01, 0.04, 0.03, 0.5], method="holm")[1]
-    got = stats.holm(p)
-    assert got[2] is None
-    assert np.allclose([got[i] for i in (0, 1, 3, 4)], ref)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0.5, 0.9, 15)
-    y = x + rng.normal(0.004, 0.01, 15)
-    ours = stats.bayes_signed_rank(x, y, 0.005, nsamples=4000, seed=7)
-    theirs = baycomp.SignedRankTest.probs(x, y, 0.005, nsamples=4000, random_state=7)
-    assert np.allclose(ours, theirs)
+def test_a_strategy_failing_on_its_three_worst_datasets_ranks_lower(tmp_path):
+    df = synthetic_results(10, folds=3, effects={"focal": 0.05}, boosters=("lightgbm",))
+    df["minority_count"] = 20  # a 2% minority: the prior's AP (0.02) is below every model's
+    focal = df[df.strategy == "focal"].groupby("dataset")[AP].mean()
+    worst = list(focal.nsmallest(3).index)
+    failing = df.copy()
+    failing.loc[failing.dataset.isin(worst) & (failing.strategy == "focal"), "status"] = "FAILED"
+
+    def focal_rank(table, failures="prior"):
+        prep = prepare(table, AP, unit="dataset", failures=failures)
+        us = prep.scores([("lightgbm", s) for s in ("ce", "weighted", "focal")])
+        return stats.average_ranks(us.values)[("lightgbm", "focal")], us.n, prep
+
+    ok_rank, ok_n, _ = focal_rank(df)
+    fail_rank, fail_n, prep = focal_rank(failing)
+    old_rank, old_n, _ = focal_rank(failing, "exclude")
+    assert ok_rank == 1.0 and ok_n == 10
+    assert fail_n == 10 and fail_rank == pytest.approx((7 * 1 + 3 * 3) / 10)  # last on those 3
+    assert old_n == 7 and old_rank == 1.0  # the old behaviour hid the failures
+    for d in worst:  # scored as the constant prior: AP = the minority share
+        assert prep.mean.loc[d, ("lightgbm", "focal")] == pytest.approx(20 / 1000)
+        assert prep.failed.loc[d, ("lightgbm", "focal")] == 3
+    md = _md(failing, Settings(nsamples=2000, unit="dataset"), parts=("summary", "main"))
+    assert "9 failed cell(s) are scored as the constant class-prior predictor" in md
+    assert "lightgbm/focal 9" in md and "0.020 ± 0.000 ‡3" in md
+    line = next(ln for ln in _section(md, "Summary").splitlines() if "focal vs ce" in ln)
+    assert "focal better on 7, tied on 0 (|Δ| <= 0.001), worse on 3" in line
+    assert "Failed cells scored as the class prior: focal 9, ce 0" in line
+
+
+@pytest.mark.unit
+def test_skipped_tests_are_shown_as_too_few_never_as_numbers(tmp_path):
+    df = synthetic_results(4, folds=2, effects={"focal": 0.05})  # 4 families < 5
+    md = _md(df, parts=("summary", "ranks", "baseline"))
+    summary = _section(md, "Summary")
+    assert summary.count("Verdict: too few families (4) for a test: no verdict") == 6
+    assert "P(focal better) =" not in summary and "Holm-adjusted p =" not in summary
+    rows = [ln for ln in summary.splitlines() if ln.startswith("| lightgbm | focal")]
+    assert rows == [
+        "| lightgbm | focal | 4 | 4/0/0 | 0.0500 | too few | too few families (4) for a test: no verdict |"
+    ]
+    table = _section(md, "Each strategy vs the baseline (ce)")
+    row = next(ln for ln in table.splitlines() if ln.startswith("| catboost | focal"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[6:11] == ["too few"] * 5  # Wilcoxon, Holm, three probabilities
+    assert "Bayesian signed-rank needs >= 5 families, got 4" in table
+    ranks = _section(md, "Average ranks, Friedman test and critical differences")
+    assert "| lightgbm | 2.50 | 2.50 | **1.00** | 4 | too few | too few | too few |" in ranks
+    # five units: the Bayesian test runs, Wilcoxon still cannot
+    five = baseline_comparisons(prepare(synthetic_results(5, folds=2), AP), FAST)
+    assert all(c.result.p_rope is not None and c.result.wilcoxon_p is None for c in five)
+
+
+@pytest.mark.unit
+def test_calibration_compares_the_recalibrated_metrics(known, small_report):
+    md = small_report.markdown.read_text()
+    cal = _section(md, "Calibration")
+    for m in ("log_loss_cal", "brier_cal", "ece_cal"):
+        assert f"*{m}, each strategy vs ce;" in cal
+        rope = ROPE_DEFAULTS[m]
+        assert f"ROPE ±{rope:g}" in cal.split(f"*{m}, each strategy vs ce;")[1].split("\n")[0]
+    assert "Raw (not recalibrated) log loss" in cal
+    prep = prepare(known, AP)
+    st = FAST
+    comps = baseline_comparisons(prep, st, column="test_brier_cal")
+    focal = next(c for c in comps if c.strategy == "focal")  # lower Brier is better for focal
+    assert focal.result.wins == 12 and focal.rope == 0.002
+
+
+@pytest.mark.unit
+def test_another_baseline_compares_everything_with_it(known, tmp_path):
+    st = Settings(nsamples=2000, baseline="weighted")
+    comps = baseline_comparisons(prepare(known, AP), st)
+    assert {(c.strategy, c.baseline) for c in comps} == {("ce", "weighted"), ("focal", "weighted")}
+    md = _md(known, st)
+    assert "Each strategy against the baseline **weighted**" in md
+    with pytest.raises(
+        BenchError,
+        match=r"--baseline 'nope' is not a strategy of this sweep; choose one of: ce, weighted, focal",
+    ):
+        build_report(known, out_dir=tmp_path, settings=Settings(baseline="nope"))
+
+
+@pytest.mark.unit
+def test_bad_unit_failures_and_widths_are_one_line_errors():
+    with pytest.raises(
+        BenchError, match=r"^--unit 'team' is unknown; choose one of: family, dataset$"
+    ):
+        Settings(unit="team")
+    with pytest.raises(BenchError, match=r"choose one of: prior, exclude"):
+        Settings(failures="drop")
+    with pytest.raises(BenchError, match=r"--rope 'x=abc': expected WIDTH or METRIC=WIDTH"):
+        parse_widths("--rope", ["x=abc"], AP)
+    widths = parse_widths("--rope", ["0.03", "test_brier_cal=0.001", "f1_tuned=0.05"], AP)
+    assert widths == {"average_precision": 0.03, "brier_cal": 0.001, "f1": 0.05}
+    st = Settings(rope=widths, tie={"f1": 0.002})
+    assert st.rope_for(AP) == 0.03 and st.tie_for(AP) == pytest.approx(0.003)
+    assert st.rope_for("test_f1_t050") == 0.05 and st.tie_for("test_f1_tuned") == 0.002
+    assert st.rope_for("test_mcc_tuned") == 0.02 and st.rope_for("test_log_loss") == 0.005
+
+
+@pytest.mark.unit
+def test_no_family_tag_means_one_family_per_dataset_and_says_so(tmp_path):
+    df = synthetic_results(6, folds=2, boosters=("lightgbm",)).drop(columns="family")
+    prep = prepare(df, AP)
+    assert prep.n_units(prep.datasets) == 6
+    md = _md(df, parts=("summary", "overview"))
+    assert "The sweep records no family tag: each dataset counts as its own family." in md
+    assert "6 datasets in 6 families" in md
+
+
+@pytest.mark.unit
+def test_budget_below_the_samplers_start_up_is_warned(known, tmp_path):
+    inner = {"kind": "holdout", "valid_fraction": 0.25}
+    old = SweepInfo(name="old", config={"trials": 4, "sampler": "tpe", "inner": inner})
+    md = _md(known, info=old, parts=("summary", "overview"))
+    assert "| of which random start-up | 10 (Optuna TPE's default start-up" in md
+    assert "does not exceed the sampler's random start-up" in md
+    assert "| inner validation scheme | holdout (validation fraction 0.25)" in md
+    recorded = known.assign(
+        **{rs.M_STARTUP_TRIALS: 4.0, rs.M_INNER_VALID_MINORITY: 7.0, "inner_kind": "kfold"}
+    )
+    recorded.loc[recorded.index[:10], rs.M_INNER_VALID_MINORITY] = 3.0
+    new = SweepInfo(name="new", config={"trials": 10, "sampler": "tpe", "startup_trials": None})
+    md = _md(recorded, info=new, parts=("summary", "overview"))
+    assert "| of which random start-up | 4 (recorded by the cells) |" in md
+    assert "| minority rows in an inner validation part | min 3, median 7.0 rows |" in md
+    assert "| inner validation scheme | kfold (324 cells) |" in md
+    assert "does not exceed the sampler's random start-up" not in md
 
 
 # --- degradation -----------------------------------------------------------------------------
@@ -132,24 +380,42 @@ def test_too_few_datasets_and_missing_cells_are_stated(tmp_path):
     df.loc[failed, "status"] = "FAILED"
     paths = build_report(df, out_dir=tmp_path, settings=FAST)
     md = paths.markdown.read_text()
-    assert "Wilcoxon needs >= 6 datasets, got" in md
+    assert "Wilcoxon needs >= 6 families, got" in md
     assert "Critical-difference diagram for lightgbm skipped" in md
-    assert "Friedman test skipped" not in md or "complete datasets" in md
     assert "ds000" in md and "† (1/2)" in md  # the incomplete group is marked in the main table
-    assert "excluded because a compared group lacks folds" in md
+    assert "‡2" in md  # the failed group is marked
+    assert "excluded because a compared group lacks cells" in md
     missing = pd.read_csv(paths.missing_csv)
     assert len(missing) == 1 + 2 + 6
+    assert missing.scored_as_prior.sum() == 2
     assert "Ranks for xgboost: left out weighted: no complete dataset" in md
     assert set(missing.reason) == {"no run", "run FAILED"}
 
 
 @pytest.mark.unit
-def test_one_dataset_skips_friedman_and_bayes(tmp_path):
-    df = synthetic_results(1, boosters=("lightgbm",), folds=2)
-    paths = build_report(df, out_dir=tmp_path, settings=FAST)
+def test_skipped_pairs_are_neither_missing_nor_failed(tmp_path):
+    df = synthetic_results(3, folds=2, boosters=("lightgbm", "xgboost"))
+    df = df[~((df.booster == "xgboost") & (df.strategy == "focal"))]
+    info = SweepInfo(
+        name="s",
+        config={"folds": 2, "repeats": 1},
+        skipped=[
+            {
+                "booster": "xgboost",
+                "strategy": "focal",
+                "datasets": ["ds000", "ds001", "ds002"],
+                "reason": "no custom objective",
+            }
+        ],
+    )
+    paths = build_report(df, info, out_dir=tmp_path, settings=FAST)
+    assert len(pd.read_csv(paths.missing_csv)) == 0
     md = paths.markdown.read_text()
-    assert "Friedman needs >= 2 complete datasets, got 1" in md
-    assert "Bayesian signed-rank needs >= 2 datasets, got 1" in md
+    assert (
+        "= 30 expected cells" in md
+        and "3 dataset x booster x strategy combination(s) were skipped" in md
+    )
+    assert "xgboost x focal on 3 dataset(s): no custom objective" in md
 
 
 @pytest.mark.unit
@@ -163,7 +429,10 @@ def test_unknown_metric_lists_available(known, tmp_path):
 
 @pytest.mark.unit
 def test_hundred_dataset_report_builds(tmp_path):
-    df = synthetic_results(100, folds=5, effects={"focal": 0.01}, strategy_noise=0.01)
+    families = [f"fam{i // 3}" for i in range(100)]
+    df = synthetic_results(
+        100, folds=5, effects={"focal": 0.01}, strategy_noise=0.01, families=families
+    )
     start = time.perf_counter()
     paths = build_report(df, out_dir=tmp_path)
     print(f"100 x 3 x 3 x 5 report built in {time.perf_counter() - start:.1f} s")
@@ -173,6 +442,7 @@ def test_hundred_dataset_report_builds(tmp_path):
     assert len(pd.read_csv(paths.csv)) == 4500
     assert len(paths.figures) == 8
     assert paths.html.read_text().count("data:image/png;base64,") == 8
+    assert "100 datasets in 34 families" in paths.markdown.read_text()
 
 
 # --- MLflow round trip -----------------------------------------------------------------------
@@ -320,18 +590,20 @@ def test_html_renders_in_headless_chromium(small_report, tmp_path):
     assert page.errors == []
     assert page.screenshot.stat().st_size > 10_000
     headers = [
+        "Summary",
+        "Overview",
         "Main table",
         "Average ranks, Friedman test and critical differences",
-        "Focal loss vs cross-entropy and class weighting",
-        "Focal comparison by imbalance tier",
+        "Each strategy vs the baseline (ce)",
+        "By imbalance tier",
         "Threshold-free and tuned-threshold metrics",
         "Calibration",
         "Cost: fit time",
-        "Missing cells",
+        "Failed and missing cells",
         "Configuration and reproducibility",
     ]
     for h in headers:
         assert f">{h}</h2>" in page.html, h
-    assert "P(focal better)" in page.text and "tier: " in page.text
+    assert "Verdict: focal better with probability 1.000" in page.text and "tier: " in page.text
     assert len(page.evaluated) == len(small_report.figures) == 8
     assert all(done and width > 0 for done, width in page.evaluated)

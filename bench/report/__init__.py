@@ -7,7 +7,7 @@ Public API: :func:`load_results`, :func:`build_report`, :func:`report_command`.
 from .build import ReportPaths, build_report, choose_metric
 from .command import report_command
 from .load import SweepInfo, list_sweeps, load_results
-from .sections import Settings
+from .settings import Settings
 
 __all__ = [
     "ReportPaths",

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import BenchError
+
 from . import sections
-from .frame import prepare, resolve_metric
+from .frame import expected_grid, prepare, resolve_metric
 from .load import SweepInfo
 from .model import Report
 from .render import write
-from .sections import Settings
+from .settings import Settings
 
 DEFAULT_METRIC = "average_precision"
 
@@ -47,21 +49,42 @@ def choose_metric(results: pd.DataFrame, metric: str | None, info: SweepInfo | N
         return resolve_metric(results, DEFAULT_METRIC)
 
 
+def check_baseline(results: pd.DataFrame, info: SweepInfo, baseline: str) -> None:
+    """The baseline must be a strategy present in the sweep."""
+    present = expected_grid(results, info.config).strategies
+    if baseline not in present:
+        raise BenchError(
+            f"--baseline {baseline!r} is not a strategy of this sweep; choose one of: "
+            f"{', '.join(present)}"
+        )
+
+
 def make_report(
     results: pd.DataFrame, info: SweepInfo, metric: str, settings: Settings
 ) -> tuple[Report, pd.DataFrame]:
     """The report object and the missing-cells table, without writing anything."""
-    prep = prepare(results, metric, info.config)
+    check_baseline(results, info, settings.baseline)
+    prep = prepare(
+        results,
+        metric,
+        info.config,
+        unit=settings.unit,
+        failures=settings.failures,
+        skipped=info.skipped,
+    )
     report = Report(title=f"bench report: {info.name} ({metric.removeprefix('test_')})")
+    budget = sections.tuning_budget(prep, info)
+    comps = sections.baseline_comparisons(prep, settings)
     report.sections = [
-        sections.overview(prep, info, settings, len(results)),
+        sections.summary_section(prep, settings, comps, budget),
+        sections.overview(prep, info, settings, len(results), budget),
         sections.main_results(prep),
         sections.ranks_section(prep, settings),
-        sections.focal_section(prep, settings),
+        sections.baseline_section(prep, settings, comps),
         sections.tier_section(prep, settings),
-        sections.metrics_section(prep),
-        sections.calibration_section(prep),
-        sections.cost_section(prep),
+        sections.metrics_section(prep, settings),
+        sections.calibration_section(prep, settings),
+        sections.cost_section(prep, settings),
         sections.missing_section(prep),
         sections.reproducibility_section(results, info),
     ]

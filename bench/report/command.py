@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.paths import report_dir
+from bench.strategies import BASELINE
 from bench.tracking.stores import configure_process
 
-from .build import build_report
+from .build import build_report, choose_metric
 from .load import load_results
 from .publish import log_summary_run
+from .settings import Settings, parse_widths
 
 
 def report_command(args: Any) -> int:
-    """CLI entry: args.sweep, args.tracking_uri, args.metric, args.out, args.runs_dir."""
+    """CLI entry: args.sweep, args.tracking_uri, args.metric, args.out, args.runs_dir, and the
+    statistical choices args.unit, args.baseline, args.failures, args.rope, args.tie."""
     configure_process()
+    chosen = Settings(  # checked before the store is read: a bad flag fails fast
+        unit=getattr(args, "unit", None) or "family",
+        baseline=getattr(args, "baseline", None) or BASELINE,
+        failures=getattr(args, "failures", None) or "prior",
+    )
     runs_dir = getattr(args, "runs_dir", None) or "runs"
     results, info = load_results(
         getattr(args, "tracking_uri", None), getattr(args, "sweep", None), runs_dir
     )
     out = Path(args.out) if getattr(args, "out", None) else report_dir(runs_dir, info.name)
-    paths = build_report(results, info, out_dir=out, metric=getattr(args, "metric", None))
+    metric = choose_metric(results, getattr(args, "metric", None), info)
+    settings = replace(
+        chosen,
+        rope=parse_widths("--rope", getattr(args, "rope", None), metric),
+        tie=parse_widths("--tie", getattr(args, "tie", None), metric),
+    )
+    paths = build_report(results, info, out_dir=out, metric=metric, settings=settings)
     if info.experiment_id and info.tracking_uri:
         paths.summary_run_id = log_summary_run(
             info.tracking_uri, info.experiment_id, info.name, out, paths.metric

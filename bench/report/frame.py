@@ -127,6 +127,80 @@ def tier_order(tiers: pd.Series) -> list[str]:
     return [t for t in TIER_ORDER if t in present] + sorted(present - set(TIER_ORDER))
 
 
+FAILED = "FAILED"
+
+
+def dataset_families(df: pd.DataFrame, datasets: list[str]) -> tuple[pd.Series, str | None]:
+    """Family per dataset from the family tag; a dataset without one is its own family.
+
+    Returns the mapping and a sentence for the report when any tag was absent."""
+    tagged: dict[str, str] = {}
+    if "family" in df:
+        firsts = df.dropna(subset=["family"]).groupby("dataset")["family"].first()
+        tagged = {str(k): str(v) for k, v in firsts.items() if str(v)}
+    out = pd.Series({d: tagged.get(d, d) for d in datasets}, dtype=object)
+    lacking = [d for d in datasets if d not in tagged]
+    if not lacking:
+        return out, None
+    if len(lacking) == len(datasets):
+        return out, "The sweep records no family tag: each dataset counts as its own family."
+    return out, (
+        f"{len(lacking)} dataset(s) carry no family tag and count as their own family: "
+        + ", ".join(lacking[:10])
+        + (" ..." if len(lacking) > 10 else "")
+        + "."
+    )
+
+
+def skipped_cells(info_skipped: list[dict[str, Any]] | None) -> set[tuple[str, str, str]]:
+    """(dataset, booster, strategy) the planner never attempted (not missing, not failed)."""
+    out: set[tuple[str, str, str]] = set()
+    for item in info_skipped or []:
+        for d in item.get("datasets") or []:
+            out.add((str(d), str(item["booster"]), str(item["strategy"])))
+    return out
+
+
+def class_counts(rows: pd.DataFrame) -> list[float] | None:
+    """A dataset's class counts from its cell tags (n_rows, minority_count, n_classes,
+    imbalance_ratio); None when they are absent. Multiclass: minority and majority
+    (minority x ratio) exactly, the other classes share the rest equally (no tag holds them)."""
+
+    def first(col: str) -> float | None:
+        if col not in rows:
+            return None
+        vals = pd.to_numeric(rows[col], errors="coerce").dropna()
+        return float(vals.iloc[0]) if len(vals) else None
+
+    n, m, k, ratio = (
+        first(c) for c in ("n_rows", "minority_count", "n_classes", "imbalance_ratio")
+    )
+    if n is None or m is None or n <= 0 or m < 0 or m > n:
+        return None
+    k = int(k) if k is not None and k >= 2 else 2
+    if k == 2:
+        return [n - m, m]
+    major = m * ratio if ratio is not None and ratio >= 1 else None
+    if major is None or m + major > n:
+        return None
+    rest = (n - m - major) / (k - 2)
+    return [major, *([rest] * (k - 2)), m]
+
+
+@dataclass
+class UnitScores:
+    """Per-unit (family or dataset) values of some (booster, strategy) groups over the datasets
+    complete for all of them; ``excluded`` lists the datasets left out for missing cells."""
+
+    values: pd.DataFrame  # units x groups
+    datasets: list[str]  # the datasets the values average over
+    excluded: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
 @dataclass
 class Prepared:
     """Everything the report needs about one metric, computed once from the tidy table."""
@@ -134,42 +208,108 @@ class Prepared:
     metric: str  # column name, e.g. test_average_precision
     lower_is_better: bool
     grid: Grid
-    finished: pd.DataFrame  # FINISHED rows only
+    finished: pd.DataFrame  # FINISHED rows only (real results: cost, budget)
+    scored: pd.DataFrame  # FINISHED rows plus failed cells scored as the class prior
     tiers: pd.Series  # dataset -> tier
+    families: pd.Series  # dataset -> family
+    family_note: str | None  # said when family tags were absent
+    unit: str  # "family" or "dataset": what tests and ranks count
+    failures: str  # "prior" (failed cells scored as the class prior) or "exclude"
     datasets: list[str]  # ordered by tier, imbalance ratio, name
     mean: pd.DataFrame  # datasets x (booster, strategy): mean over folds
     std: pd.DataFrame
-    count: pd.DataFrame  # folds with a value
+    count: pd.DataFrame  # folds with a value (failed ones scored as the prior included)
+    failed: pd.DataFrame  # failed cells scored as the prior, per dataset x group
+    expected: pd.DataFrame  # folds expected per dataset x group (0 where the planner skipped)
     missing: pd.DataFrame  # expected cells without a FINISHED value of the metric
-    _cache: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
+    skipped: set[tuple[str, str, str]]
+    _cache: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def aggregate(self, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(mean, count) per dataset x (booster, strategy) of another column (cached)."""
         if column not in self._cache:
-            self._cache[column] = _aggregate(self.finished, column, self.datasets, self.grid)
+            self._cache[column] = _aggregate(self.scored, column, self.datasets, self.grid)
         return self._cache[column]
 
     def complete(self, column: str | None = None) -> pd.DataFrame:
-        """True where a dataset x (booster, strategy) has every expected fold of the metric."""
+        """True where a dataset x (booster, strategy) has every expected fold of the metric
+        (a failed cell scored as the prior counts; a group the planner skipped never does)."""
         count = self.count if column is None else self.aggregate(column)[1]
-        return count >= self.grid.per_group
+        return (count >= self.grid.per_group) & (self.expected > 0)
 
-    def scores(self, columns: list[tuple[str, str]], column: str | None = None):
-        """Per-dataset means of the given (booster, strategy) groups over the datasets complete
-        for all of them, and the datasets excluded for being incomplete."""
-        mean = self.mean if column is None else self.aggregate(column)[0]
-        ok = self.complete(column)[columns].all(axis=1)
-        return mean.loc[ok, columns], [d for d in mean.index if not ok[d]]
+    def _arrays(self, column: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(means, complete) as arrays, cached: ``scores`` runs hundreds of times a report."""
+        key = "\0arrays:" + (column or self.metric)
+        if key not in self._cache:
+            mean = self.mean if column is None else self.aggregate(column)[0]
+            self._cache[key] = (mean.to_numpy(dtype=float), self.complete(column).to_numpy())
+        return self._cache[key]
+
+    def to_units(self, by_dataset: pd.DataFrame) -> pd.DataFrame:
+        """Rows per dataset -> rows per unit: the mean over a family's datasets (the order of
+        first appearance), or unchanged for ``unit == "dataset"``."""
+        if self.unit == "dataset" or by_dataset.empty:
+            return by_dataset
+        fam = self.families.reindex(by_dataset.index)
+        grouped = by_dataset.groupby(fam.to_numpy(), sort=False).mean()
+        grouped.index.name = "family"
+        return grouped
+
+    def scores(
+        self,
+        columns: list[tuple[str, str]],
+        column: str | None = None,
+        datasets: list[str] | None = None,
+    ) -> UnitScores:
+        """Per-unit values of the given groups (of the metric, or of ``column``) over the
+        datasets (of ``datasets``, if given) complete for all of them."""
+        mean, complete = self._arrays(column)
+        cols = np.array([self._column_pos[c] for c in columns], dtype=np.int64)
+        wanted = None if datasets is None else set(datasets)
+        rows = np.array(
+            [i for i, d in enumerate(self.datasets) if wanted is None or d in wanted],
+            dtype=np.int64,
+        )
+        flags = np.asarray(complete[np.ix_(rows, cols)].all(axis=1), dtype=bool).reshape(-1)
+        ok = [bool(v) for v in flags] if len(rows) else []
+        good = rows[np.array(ok, dtype=bool)] if len(rows) else rows
+        used = [self.datasets[i] for i in good]
+        excluded = [self.datasets[i] for i, k in zip(rows, ok, strict=True) if not k]
+        picked = mean[np.ix_(good, cols)]
+        frame = pd.DataFrame(
+            picked, index=pd.Index(used, name="dataset"), columns=pd.MultiIndex.from_tuples(columns)
+        )
+        return UnitScores(self.to_units(frame), used, excluded)
+
+    @property
+    def _column_pos(self) -> dict[tuple[str, str], int]:
+        return {c: i for i, c in enumerate(self.mean.columns)}
+
+    def n_units(self, datasets: list[str]) -> int:
+        return len(set(self.families[datasets])) if self.unit == "family" else len(datasets)
+
+    def unit_phrase(self, datasets: list[str]) -> str:
+        """ "12 datasets in 5 families" (or "12 datasets" under --unit dataset)."""
+        n = len(datasets)
+        if self.unit == "dataset":
+            return f"{n} dataset{'s' * (n != 1)}"
+        m = self.n_units(datasets)
+        return f"{n} dataset{'s' * (n != 1)} in {m} famil{'ies' if m != 1 else 'y'}"
+
+    def failed_cells(self, group: tuple[str, str], datasets: list[str] | None = None) -> int:
+        """Failed cells of a group scored as the prior (over ``datasets`` if given)."""
+        col = self.failed[group]
+        return int(col.sum() if datasets is None else col.reindex(datasets).fillna(0).sum())
 
 
-def _aggregate(finished: pd.DataFrame, column: str, datasets: list[str], grid: Grid):
+def _aggregate(scored: pd.DataFrame, column: str, datasets: list[str], grid: Grid):
     cols = pd.MultiIndex.from_product(
         [grid.boosters, grid.strategies], names=["booster", "strategy"]
     )
-    if column not in finished:
+    if column not in scored:
         empty = pd.DataFrame(np.nan, index=datasets, columns=cols)
         return empty, empty.fillna(0)
-    g = finished.groupby(["dataset", "booster", "strategy"])[column]
+    g = scored.groupby(["dataset", "booster", "strategy"])[column]
     mean = g.mean().unstack(["booster", "strategy"]).reindex(index=datasets, columns=cols)
     count = (
         g.count().unstack(["booster", "strategy"]).reindex(index=datasets, columns=cols).fillna(0)
@@ -177,8 +317,62 @@ def _aggregate(finished: pd.DataFrame, column: str, datasets: list[str], grid: G
     return mean.astype(float), count.astype(int)
 
 
-def prepare(df: pd.DataFrame, metric: str, config: dict[str, Any] | None = None) -> Prepared:
-    """Aggregate the tidy table for one metric (``brier`` or its column ``test_brier``)."""
+def _keyed(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(
+        repeat=df["repeat"].astype(int),
+        fold=df["fold"].astype(int),
+        dataset=df["dataset"].astype(str),
+        booster=df["booster"].astype(str),
+        strategy=df["strategy"].astype(str),
+    )
+
+
+def _prior_rows(df: pd.DataFrame, finished: pd.DataFrame, grid: Grid) -> pd.DataFrame:
+    """One row per FAILED cell (without a FINISHED run) scored as the constant class-prior
+    predictor on its outer fold (``bench.metrics.prior_metrics``); cells of a dataset whose
+    class counts are unknown stay unscored."""
+    from bench.metrics import prior_metrics
+
+    status = df["status"].astype(str) if "status" in df else pd.Series(FINISHED, index=df.index)
+    failed = _keyed(df[status == FAILED])
+    if failed.empty:
+        return failed.iloc[0:0]
+    done = set(map(tuple, _keyed(finished)[list(KEYS)].itertuples(index=False)))
+    failed = failed[[tuple(k) not in done for k in failed[list(KEYS)].itertuples(index=False)]]
+    failed = failed.drop_duplicates(list(KEYS))
+    metric_cols = [c for c in df.columns if c.startswith(rs.TEST_PREFIX)]
+    rows = []
+    for name, part in failed.groupby("dataset", sort=False):
+        counts = class_counts(df[df["dataset"].astype(str) == name])
+        if counts is None:
+            continue
+        values = {
+            rs.TEST_PREFIX + k: v for k, v in prior_metrics(counts, max(2, len(grid.folds))).items()
+        }
+        part = part.drop(columns=metric_cols).assign(
+            **{c: values.get(c, np.nan) for c in metric_cols}
+        )
+        rows.append(part)
+    if not rows:
+        return failed.iloc[0:0]
+    return pd.concat(rows, ignore_index=True)
+
+
+def prepare(
+    df: pd.DataFrame,
+    metric: str,
+    config: dict[str, Any] | None = None,
+    *,
+    unit: str = "family",
+    failures: str = "prior",
+    skipped: list[dict[str, Any]] | None = None,
+) -> Prepared:
+    """Aggregate the tidy table for one metric (``brier`` or its column ``test_brier``).
+
+    ``failures="prior"``: a FAILED cell is scored as the constant class-prior predictor would
+    score on its outer fold (the AutoML Benchmark's rule), so a strategy's failures count
+    against it instead of removing the dataset; cells never run stay missing.
+    """
     missing_keys = [k for k in KEYS if k not in df.columns]
     if missing_keys:
         raise ValueError(f"results table lacks key columns {missing_keys}")
@@ -187,6 +381,7 @@ def prepare(df: pd.DataFrame, metric: str, config: dict[str, Any] | None = None)
     finished = df[status == FINISHED].copy()
     grid = expected_grid(df, config)
     tiers = dataset_tiers(df, grid.datasets)
+    families, family_note = dataset_families(df, grid.datasets)
     order = {t: i for i, t in enumerate(tier_order(tiers))}
     ratio = dataset_ratios(df)
 
@@ -195,35 +390,76 @@ def prepare(df: pd.DataFrame, metric: str, config: dict[str, Any] | None = None)
         return (order[tiers[name]], np.inf if np.isnan(r) else r, name)
 
     datasets = sorted(grid.datasets, key=sort_key)
-    mean, count = _aggregate(finished, metric, datasets, grid)
-    std = finished.groupby(["dataset", "booster", "strategy"])[metric].std(ddof=1)
+    imputed = _prior_rows(df, finished, grid) if failures == "prior" else finished.iloc[0:0]
+    scored = pd.concat(
+        [finished.assign(scored_as_prior=False), imputed.assign(scored_as_prior=True)],
+        ignore_index=True,
+    )
+    mean, count = _aggregate(scored, metric, datasets, grid)
+    std = scored.groupby(["dataset", "booster", "strategy"])[metric].std(ddof=1)
     std = std.unstack(["booster", "strategy"]).reindex_like(mean).astype(float)
+    failed = (
+        imputed.assign(_n=1)
+        .groupby(["dataset", "booster", "strategy"])["_n"]
+        .sum()
+        .unstack(["booster", "strategy"])
+        .reindex(index=datasets, columns=mean.columns)
+        .fillna(0)
+        .astype(int)
+        if len(imputed)
+        else pd.DataFrame(0, index=datasets, columns=mean.columns)
+    )
+    skip = skipped_cells(skipped)
+    expected = pd.DataFrame(grid.per_group, index=datasets, columns=mean.columns)
+    for d, b, s in skip:
+        if d in expected.index and (b, s) in expected.columns:
+            expected.loc[d, (b, s)] = 0
+    missing = _missing_cells(df, finished, metric, grid, skip)
+    if len(imputed):
+        scored_keys = set(map(tuple, _keyed(imputed)[list(KEYS)].itertuples(index=False)))
+        missing["scored_as_prior"] = [
+            tuple(k) in scored_keys for k in missing[list(KEYS)].itertuples(index=False)
+        ]
+    else:
+        missing["scored_as_prior"] = False
     return Prepared(
         metric=metric,
         lower_is_better=lower_is_better(metric),
         grid=grid,
         finished=finished,
+        scored=scored,
         tiers=tiers[datasets],
+        families=families[datasets],
+        family_note=family_note,
+        unit=unit,
+        failures=failures,
         datasets=datasets,
         mean=mean,
         std=std,
         count=count,
-        missing=_missing_cells(df, finished, metric, grid),
+        failed=failed,
+        expected=expected,
+        missing=missing,
+        skipped=skip,
     )
 
 
 def _missing_cells(
-    df: pd.DataFrame, finished: pd.DataFrame, metric: str, grid: Grid
+    df: pd.DataFrame,
+    finished: pd.DataFrame,
+    metric: str,
+    grid: Grid,
+    skipped: set[tuple[str, str, str]],
 ) -> pd.DataFrame:
-    """Expected cells lacking a FINISHED value of the metric, with the reason."""
+    """Expected cells (not skipped by the planner) lacking a FINISHED value of the metric,
+    with the reason."""
     expected = grid.frame()
-    keyed = df.assign(
-        repeat=df["repeat"].astype(int),
-        fold=df["fold"].astype(int),
-        dataset=df["dataset"].astype(str),
-        booster=df["booster"].astype(str),
-        strategy=df["strategy"].astype(str),
-    )
+    if skipped:
+        trio = list(
+            zip(expected["dataset"], expected["booster"], expected["strategy"], strict=True)
+        )
+        expected = expected[[t not in skipped for t in trio]]
+    keyed = _keyed(df)
     status = keyed["status"] if "status" in keyed else pd.Series(FINISHED, index=keyed.index)
     have = keyed.assign(_status=status.astype(str), _value=keyed.get(metric))
     # Prefer the FINISHED run of a cell when it was also tried before.

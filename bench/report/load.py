@@ -38,6 +38,7 @@ TAG_COLUMNS: dict[str, tuple[str, type]] = {
     "git_commit": (rs.TAG_GIT_COMMIT, str),
     "host": (rs.TAG_HOST, str),
     "study": (rs.TAG_STUDY, str),
+    "inner_kind": (rs.TAG_INNER_KIND, str),
 }
 REQUIRED_TAGS = ("dataset", "booster", "strategy", "repeat", "fold")
 
@@ -54,6 +55,9 @@ class SweepInfo:
     config_hash: str | None = None
     command: str | None = None
     created: str | None = None
+    # booster x strategy pairs the planner skipped (never attempted): dicts with booster,
+    # strategy, datasets, reason; None when the sweep did not record them
+    skipped: list[dict[str, Any]] | None = None
 
 
 def _sweep_experiments(client: MlflowClient) -> list[Any]:
@@ -103,6 +107,7 @@ def _info(exp: Any, tracking_uri: str) -> SweepInfo:
     except json.JSONDecodeError:
         config = {"unparsed": raw}
     return SweepInfo(
+        skipped=_skipped(exp.tags.get(rs.EXP_SKIPPED)),
         name=exp.tags[rs.EXP_SWEEP],
         experiment_id=exp.experiment_id,
         experiment_name=exp.name,
@@ -112,6 +117,26 @@ def _info(exp: Any, tracking_uri: str) -> SweepInfo:
         command=exp.tags.get(rs.EXP_COMMAND),
         created=exp.tags.get(rs.EXP_CREATED),
     )
+
+
+def _skipped(raw: str | None) -> list[dict[str, Any]] | None:
+    """The planner's skipped pairs, kept only where well formed (old sweeps lack the tag)."""
+    if raw is None:
+        return None
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(items, list):
+        return None
+    return [
+        i
+        for i in items
+        if isinstance(i, dict)
+        and isinstance(i.get("booster"), str)
+        and isinstance(i.get("strategy"), str)
+        and isinstance(i.get("datasets"), list)
+    ]
 
 
 def _convert(value: str | None, kind: type) -> Any:

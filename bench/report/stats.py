@@ -16,12 +16,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-# Fewest datasets for each test. With n = 5 the smallest exact two-sided Wilcoxon p-value is
-# 2 / 2**5 = 0.0625, so it can never reject at 0.05: 6 is the least that can.
+# Fewest units (datasets or families) for each test: no p-value or posterior probability from
+# fewer than 5. With n = 5 the smallest exact two-sided Wilcoxon p-value is 2 / 2**5 = 0.0625,
+# so it can never reject at 0.05: 6 is the least that can.
 MIN_DATASETS_WILCOXON = 6
-MIN_DATASETS_FRIEDMAN = 2
+MIN_DATASETS_FRIEDMAN = 5
 MIN_GROUPS_FRIEDMAN = 3
-MIN_DATASETS_BAYES = 2
+MIN_DATASETS_BAYES = 5
+MIN_SAMPLES_BAYES = 2  # bayes_signed_rank itself: the model needs two differences
+
+
+def plural(unit: str) -> str:
+    """ "dataset" -> "datasets", "family" -> "families"."""
+    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
 
 
 def orient(scores: pd.DataFrame | np.ndarray, lower_is_better: bool):
@@ -45,7 +52,7 @@ class FriedmanResult:
     skipped: str | None = None  # why no test was run
 
 
-def friedman(scores: pd.DataFrame) -> FriedmanResult:
+def friedman(scores: pd.DataFrame, unit: str = "dataset") -> FriedmanResult:
     """Friedman's chi-square test plus the Iman-Davenport F correction Demsar recommends."""
     n, k = scores.shape
     if k < MIN_GROUPS_FRIEDMAN:
@@ -54,7 +61,9 @@ def friedman(scores: pd.DataFrame) -> FriedmanResult:
         )
     if n < MIN_DATASETS_FRIEDMAN:
         return FriedmanResult(
-            n, k, skipped=f"Friedman needs >= {MIN_DATASETS_FRIEDMAN} complete datasets, got {n}"
+            n,
+            k,
+            skipped=f"Friedman needs >= {MIN_DATASETS_FRIEDMAN} complete {plural(unit)}, got {n}",
         )
     values = scores.to_numpy(dtype=float)
     if np.all(values == values[:, :1]):
@@ -85,7 +94,9 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
     return out
 
 
-def wilcoxon_p(x: np.ndarray, y: np.ndarray) -> tuple[float | None, str | None]:
+def wilcoxon_p(
+    x: np.ndarray, y: np.ndarray, unit: str = "dataset"
+) -> tuple[float | None, str | None]:
     """Two-sided Wilcoxon signed-rank p-value of x vs y, or (None, why it was skipped).
 
     Zero differences are split between the signs (zero_method="zsplit", Demsar 2006). Exact
@@ -94,7 +105,7 @@ def wilcoxon_p(x: np.ndarray, y: np.ndarray) -> tuple[float | None, str | None]:
     """
     d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
     if d.size < MIN_DATASETS_WILCOXON:
-        return None, f"Wilcoxon needs >= {MIN_DATASETS_WILCOXON} datasets, got {d.size}"
+        return None, f"Wilcoxon needs >= {MIN_DATASETS_WILCOXON} {plural(unit)}, got {d.size}"
     if not np.any(d):
         return 1.0, None  # identical scores: no evidence of any difference
     with warnings.catch_warnings():
@@ -141,7 +152,7 @@ def bayes_signed_rank(
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or x.size < MIN_DATASETS_BAYES:
+    if x.shape != y.shape or x.ndim != 1 or x.size < MIN_SAMPLES_BAYES:
         raise ValueError(
             f"bayes_signed_rank needs two equal 1-d arrays of >= 2 scores, got "
             f"{x.shape} and {y.shape}"
@@ -202,15 +213,17 @@ def compare_pair(
     rope: float,
     nsamples: int = 50000,
     seed: int = 0,
+    unit: str = "dataset",
 ) -> PairResult:
-    """Win/tie/loss (|diff| <= tie_tol is a tie), Wilcoxon p and Bayesian signed-rank of x vs y."""
+    """Win/tie/loss (|diff| <= tie_tol is a tie), Wilcoxon p and Bayesian signed-rank of x vs y
+    over units (datasets or families)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     d = x - y
     n = int(d.size)
     wins = int(np.sum(d > tie_tol))
     losses = int(np.sum(d < -tie_tol))
-    p, why = wilcoxon_p(x, y)
+    p, why = wilcoxon_p(x, y, unit)
     bx: float | None = None
     br: float | None = None
     by: float | None = None
@@ -218,7 +231,7 @@ def compare_pair(
     if n >= MIN_DATASETS_BAYES:
         bx, br, by = bayes_signed_rank(x, y, rope, nsamples=nsamples, seed=seed)
     else:
-        bwhy = f"Bayesian signed-rank needs >= {MIN_DATASETS_BAYES} datasets, got {n}"
+        bwhy = f"Bayesian signed-rank needs >= {MIN_DATASETS_BAYES} {plural(unit)}, got {n}"
     return PairResult(
         n_datasets=n,
         wins=wins,

@@ -11,6 +11,7 @@ from .frame import Prepared, dataset_ratios
 from .model import Cell, GroupRow, Table
 
 DASH = "–"
+TOO_FEW = "too few"  # a test not run for lack of units: never a number
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
@@ -43,19 +44,23 @@ def best_mask(values: pd.Series, lower_is_better: bool, digits: int = 3) -> pd.S
     return shown == best
 
 
-def main_table(prep: Prepared) -> Table:
+def main_table(prep: Prepared, markers: dict[tuple[str, str, str], str] | None = None) -> Table:
     """Datasets (grouped by tier) x booster x strategy: mean ± std over outer folds, best per
-    dataset and booster in bold, † marks a group with folds missing."""
+    dataset and booster in bold, † marks a group with folds missing, ‡n one with n failed cells
+    scored as the class prior; ``markers[(dataset, booster, strategy)]`` is appended (the
+    per-dataset verdict against the baseline)."""
     g = prep.grid
+    markers = markers or {}
     table = Table(
         columns=["dataset", "IR", *[s for _ in g.boosters for s in g.strategies]],
         rows=[],
         column_groups=[("", 2), *[(b, len(g.strategies)) for b in g.boosters]],
         caption=f"{prep.metric}: mean ± std over {g.per_group} outer folds x repeats per dataset; "
         f"bold: best strategy per dataset and booster ({'lower' if prep.lower_is_better else 'higher'} "
-        "is better); † fewer folds than expected (mean over those present).",
+        "is better); † fewer folds than expected (mean over those present); ‡n: n failed cells "
+        "scored as the class-prior predictor.",
     )
-    ratio = dataset_ratios(prep.finished)
+    ratio = dataset_ratios(prep.finished if len(prep.finished) else prep.scored)
     tier = None
     for ds in prep.datasets:
         if prep.tiers[ds] != tier:
@@ -68,11 +73,17 @@ def main_table(prep: Prepared) -> Table:
             for s in g.strategies:
                 m, sd, n = means[s], prep.std.loc[ds, (b, s)], int(prep.count.loc[ds, (b, s)])
                 if n == 0:
-                    cells.append(Cell(DASH))
+                    skipped = (ds, b, s) in prep.skipped
+                    cells.append(Cell("skipped" if skipped else DASH))
                     continue
                 text = f"{fmt(m)} ± {fmt(sd)}"
                 if n < g.per_group:
                     text += f" † ({n}/{g.per_group})"
+                failed = int(prep.failed.loc[ds, (b, s)])
+                if failed:
+                    text += f" ‡{failed}"
+                if (ds, b, s) in markers:
+                    text += f" {markers[(ds, b, s)]}"
                 cells.append(Cell(text, bold=bool(bold[s])))
         table.rows.append(cells)
     return table

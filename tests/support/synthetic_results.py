@@ -27,9 +27,11 @@ def synthetic_results(
     effects: dict[str, float] | None = None,
     strategy_noise: float = 0.0,
     seed: int = 0,
+    families: list[str] | None = None,
 ) -> pd.DataFrame:
     """One FINISHED row per cell; ``effects[strategy]`` is added to every higher-is-better
-    metric (and subtracted from the losses), ``strategy_noise`` adds unshared noise."""
+    metric (and subtracted from the losses), ``strategy_noise`` adds unshared noise.
+    ``families[i]`` is dataset i's family tag (default: its own name)."""
     effects = effects or {}
     rng = np.random.default_rng(seed)
     names = [f"ds{i:03d}" for i in range(n_datasets)]
@@ -68,7 +70,7 @@ def synthetic_results(
             "n_features": 10,
             "n_classes": 2,
             "minority_count": (1000 / (1 + ratio[d])).astype(int),
-            "family": "synthetic",
+            "family": np.array(families if families is not None else names)[d],
             "source": "synthetic",
             "git_commit": "0" * 40,
             "host": "synthetic",
