@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers"
     )
     run.add_argument("--runs-dir", metavar="DIR", help="local state directory (default: runs)")
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run the K-th of N shares of the sweep's cells (balanced by estimated cost; the "
+        "same sweep name and config for every shard)",
+    )
     _add_catalogue_arg(run)
 
     # --- datasets --------------------------------------------------------------------------
@@ -160,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 _RUN_SETTINGS = (
     "suite", "datasets", "boosters", "strategies", "trials", "folds", "repeats", "seed", "name",
     "tracking_uri", "storage", "workers", "threads", "target", "scheduler", "dask_local",
-    "runs_dir", "catalogue",
+    "runs_dir", "catalogue", "shard",
 )  # fmt: skip
 
 

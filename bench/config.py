@@ -25,6 +25,17 @@ DEFAULT_FOLDS = 3
 MAX_STARTUP_TRIALS = 10  # Optuna TPE's own default start-up
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N) with 1 <= K <= N; anything else is a ValueError naming the value."""
+    k_text, sep, n_text = str(text).partition("/")
+    if not sep or not k_text.strip().isdigit() or not n_text.strip().isdigit():
+        raise ValueError(f"shard must look like K/N (e.g. 1/4), got {text!r}")
+    k, n = int(k_text), int(n_text)
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"shard K/N needs 1 <= K <= N, got {text!r}")
+    return k, n
+
+
 def adaptive_startup_trials(trials: int) -> int:
     """Random start-up trials for a budget: half of it, at most 10 (TPE's default), at least 1
     (the library defaults). From 8 trials on, TPE proposes at least half."""
@@ -107,6 +118,7 @@ class SweepConfig(_Strict):
     catalogue: str | None = None
     scheduler: str | None = None
     dask_local: int | None = Field(None, ge=1)
+    shard: str | None = Field(None, description="K/N: run the K-th of N shares of the cells")
 
     @model_validator(mode="before")
     @classmethod
@@ -126,6 +138,18 @@ class SweepConfig(_Strict):
             else:
                 names.append(entry)
         return {**data, "strategies": names, "plugins": specs}
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_shard(value)
+        return value
+
+    @property
+    def shard_k_n(self) -> tuple[int, int] | None:
+        """(K, N) of ``shard: K/N`` (1-based K), or None for the whole sweep."""
+        return parse_shard(self.shard) if self.shard else None
 
     @field_validator("target")
     @classmethod
@@ -188,6 +212,7 @@ OPERATIONAL = frozenset(
         "catalogue",
         "scheduler",
         "dask_local",
+        "shard",
     }
 )
 

@@ -146,8 +146,9 @@ def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_ur
     cfg = plan.config
     startup = cfg.n_startup_trials
     proposer = "random" if cfg.sampler == "random" else "TPE"
+    shard = f" (shard {cfg.shard} of {plan.total_cells} cells)" if cfg.shard_k_n is not None else ""
     return (
-        f"sweep '{plan.name}': {len(plan.cells)} cells ({len(todo)} to run), {cfg.trials} "
+        f"sweep '{plan.name}': {len(plan.cells)} cells{shard} ({len(todo)} to run), {cfg.trials} "
         f"trials each ({startup} start-up, {cfg.trials - startup} {proposer}), "
         f"{plan.inner_summary()}, loss scale {cfg.loss_scale}; {workers} worker(s) x "
         f"{threads} thread(s); tracking {redact(tracking_uri)}; experiment bench/{plan.name}"

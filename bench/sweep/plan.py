@@ -49,6 +49,7 @@ class SweepPlan:
     cells: list[Cell]
     skipped: list[Skipped] = field(default_factory=list)
     inner: dict[str, str] = field(default_factory=dict)  # dataset -> "holdout" | "kfold"
+    total_cells: int = 0  # of the whole sweep, when ``cells`` is one shard of it
 
     def skipped_lines(self) -> list[str]:
         return [s.describe(len(self.datasets)) for s in self.skipped]
@@ -133,7 +134,12 @@ def plan_sweep(cfg: SweepConfig) -> SweepPlan:
                     for r in range(cfg.repeats)
                     for f in range(cfg.folds)
                 ]
-    cells.sort(key=lambda c: -estimated_cost(c.booster, c.strategy, metas[c.dataset]))
+    costs = {c.key: estimated_cost(c.booster, c.strategy, metas[c.dataset], cfg) for c in cells}
+    cells.sort(key=lambda c: (-costs[c.key], c.key))
+    total_cells = len(cells)
+    if cfg.shard_k_n is not None:
+        k, n = cfg.shard_k_n
+        cells = shard_of(cells, costs, k, n)
     return SweepPlan(
         name,
         cfg,
@@ -144,19 +150,39 @@ def plan_sweep(cfg: SweepConfig) -> SweepPlan:
         cells,
         [Skipped(b, s, tuple(ds), why) for (b, s, why), ds in skipped.items()],
         {d: inner_scheme(cfg, metas[d].minority_count) for d in datasets},
+        total_cells,
     )
 
 
-def estimated_cost(booster: str, strategy: str, meta: DatasetMeta) -> float:
-    """A rough relative cost of a cell, used to order the work.
+def estimated_cost(
+    booster: str, strategy: str, meta: DatasetMeta, cfg: SweepConfig | None = None
+) -> float:
+    """A rough relative cost of a cell, used to order the work and to balance shards.
 
-    Rows x classes, times the known outliers: CatBoost calls a Python multiclass objective
-    once per row (about 100x native, see FOCAL_NOTES) and a binary one in small blocks (~2x).
+    Rows x features x classes, times the fits a trial makes (inner k-fold: k), times the known
+    outliers: CatBoost calls a Python objective per row (multiclass, ~3x native) or in small
+    blocks (binary, ~2x).
     """
-    cost = float(meta.n_rows) * max(1, meta.n_classes - 1)
+    cost = float(meta.n_rows) * (10.0 + meta.n_features) * max(1, meta.n_classes - 1)
+    if cfg is not None and inner_scheme(cfg, meta.minority_count) == "kfold":
+        cost *= cfg.inner.folds
     if booster == "catboost" and STRATEGIES.get(strategy).needs_custom_objective:
-        cost *= 100.0 if meta.n_classes > 2 else 2.0
+        cost *= 3.0 if meta.n_classes > 2 else 2.0
     return cost
+
+
+def shard_of(cells: list[Cell], costs: dict[str, float], k: int, n: int) -> list[Cell]:
+    """The K-th of N shares (1-based) of ``cells`` (sorted by falling cost): each cell goes to
+    the share with the least estimated cost so far (ties: the lowest share), so the shares
+    come out balanced and every process computes the same split."""
+    totals = [0.0] * n
+    mine = []
+    for cell in cells:
+        share = min(range(n), key=lambda i: (totals[i], i))
+        totals[share] += costs[cell.key]
+        if share == k - 1:
+            mine.append(cell)
+    return mine
 
 
 def command_line(plan: SweepPlan) -> str:
