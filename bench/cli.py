@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="output directory (default: <runs-dir>/reports/<sweep>)"
     )
     rep.add_argument(
+        "--results",
+        nargs="+",
+        metavar="DIR",
+        help="build the report from export directories (`bench export`) instead of MLflow; "
+        "several sweeps of one protocol are joined into one comparison",
+    )
+    rep.add_argument(
+        "--recompute",
+        action="store_true",
+        help="with --results: compute the outer-test metrics again from the exported predictions",
+    )
+    rep.add_argument(
         "--runs-dir",
         metavar="DIR",
         default="runs",
@@ -147,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[METRIC=]WIDTH",
         help="|difference| counted as a tie in win/tie/loss (default: ROPE / 10)",
     )
+
+    # --- export ----------------------------------------------------------------------------
+    exp = sub.add_parser(
+        "export",
+        help="a sweep's cells and predictions as Parquet (merges into an existing export)",
+        description="Write a sweep's cells (every metric, best parameters, tags), outer-test "
+        "predictions and configuration to DIR as Parquet; exports of several shards or stores "
+        "of one sweep merge into one directory.",
+    )
+    exp.add_argument("--sweep", help="sweep name (default: the latest sweep in the store)")
+    exp.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
+    exp.add_argument("--runs-dir", metavar="DIR", default="runs", help="local state directory")
+    exp.add_argument("--out", metavar="DIR", required=True, help="export directory")
 
     # --- ui --------------------------------------------------------------------------------
     ui = sub.add_parser("ui", help="the MLflow UI over the local store")
@@ -210,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.report import report_command
 
             return report_command(args)
+        if args.command == "export":
+            from bench.export import export_command
+
+            return export_command(args)
         if args.command == "ui":
             from bench.ui import ui_command
 

@@ -1,4 +1,5 @@
-"""`python -m bench report`: load a sweep from MLflow, build the report, log it, print paths."""
+"""`python -m bench report`: load a sweep from MLflow (or from exports, ``--results``), build
+the report, log it to the sweep's summary run (MLflow only), print paths."""
 
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ def report_command(args: Any) -> int:
         failures=getattr(args, "failures", None) or "prior",
     )
     runs_dir = getattr(args, "runs_dir", None) or "runs"
-    results, info = load_results(
-        getattr(args, "tracking_uri", None), getattr(args, "sweep", None), runs_dir
-    )
+    exports = getattr(args, "results", None)
+    if exports:  # exported tables, no MLflow: nothing is logged back
+        from bench.export import join_exports, read_export, report_inputs
+
+        joined = join_exports([read_export(d) for d in exports])
+        results, info = report_inputs(joined, recompute=bool(getattr(args, "recompute", False)))
+    else:
+        results, info = load_results(
+            getattr(args, "tracking_uri", None), getattr(args, "sweep", None), runs_dir
+        )
     out = Path(args.out) if getattr(args, "out", None) else report_dir(runs_dir, info.name)
     metric = choose_metric(results, getattr(args, "metric", None), info)
     settings = replace(

@@ -17,6 +17,7 @@ from bench.redaction import redact
 from bench.tracking.uris import require_existing_store, resolve_tracking_uri
 
 VERSION_COLUMN_PREFIX = "version."
+PARAM_COLUMN_PREFIX = "param."  # the best trial's parameters (and refit rounds) of a cell
 _PAGE = 10000
 
 # tidy column <- parent-run tag; ints and floats are converted back from tag strings.
@@ -160,6 +161,7 @@ def _row(run: Any) -> dict[str, Any]:
         if tag.startswith(rs.TAG_VERSION_PREFIX):
             row[VERSION_COLUMN_PREFIX + tag.removeprefix(rs.TAG_VERSION_PREFIX)] = value
     row.update(run.data.metrics)
+    row.update({PARAM_COLUMN_PREFIX + k: v for k, v in run.data.params.items()})
     return row
 
 

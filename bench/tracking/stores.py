@@ -26,6 +26,8 @@ PROCESS_ENVIRONMENT = (
     ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
     ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
+    # no progress bar per downloaded artifact (an export reads one per cell)
+    ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
     # MLflow 3's usage telemetry: a benchmark harness does not phone home, and it cost ~18 ms
     # a run here (no network to reach).
     ("MLFLOW_DISABLE_TELEMETRY", "true"),
