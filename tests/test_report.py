@@ -29,6 +29,7 @@ from bench.report import (
     report_command,
     sections,
     stats,
+    verdicts,
 )
 from bench.report.frame import prepare
 from bench.report.model import Report
@@ -74,7 +75,9 @@ def _md(df, st=FAST, info=None, parts=("summary",)) -> str:
     budget = sections.tuning_budget(prep, info)
     comps = sections.baseline_comparisons(prep, st)
     make = {
-        "summary": lambda: sections.summary_section(prep, st, comps, budget),
+        "summary": lambda: sections.summary_section(
+            prep, st, comps, budget, verdicts.dataset_verdicts(prep, st)
+        ),
         "overview": lambda: sections.overview(prep, info, st, len(df), budget),
         "main": lambda: sections.main_results(prep),
         "ranks": lambda: sections.ranks_section(prep, st),
@@ -266,8 +269,10 @@ def test_skipped_tests_are_shown_as_too_few_never_as_numbers(tmp_path):
     df = synthetic_results(4, folds=2, effects={"focal": 0.05})  # 4 families < 5
     md = _md(df, parts=("summary", "ranks", "baseline"))
     summary = _section(md, "Summary")
-    assert summary.count("Verdict: too few families (4) for a test: no verdict") == 6
-    assert "P(focal better) =" not in summary and "Holm-adjusted p =" not in summary
+    verdict = "too few families (4) for a test: no verdict"
+    assert sum(ln.startswith("| ") and verdict in ln for ln in summary.splitlines()) == 6
+    assert "Bayesian signed-rank: P(" not in summary and "Holm-adjusted p =" not in summary
+    assert "This sweep has 4 datasets in 4 families: too few for any across-dataset test" in summary
     rows = [ln for ln in summary.splitlines() if ln.startswith("| lightgbm | focal")]
     assert rows == [
         "| lightgbm | focal | 4 | 4/0/0 | 0.0500 | too few | too few families (4) for a test: no verdict |"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import baycomp
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -11,6 +12,7 @@ from bench.cli import main as cli_main
 from tests.sweep_helpers import run_cli, smoke_datasets
 
 pytestmark = pytest.mark.integration
+AP = "test_average_precision"
 
 
 def test_report_from_a_real_smoke_sweep(smoke_sweep, tmp_path):
@@ -30,14 +32,25 @@ def test_report_from_a_real_smoke_sweep(smoke_sweep, tmp_path):
         assert results[rs.TEST_PREFIX + m].notna().all(), m
     weighted = results[results.strategy == "weighted"]
     assert weighted["test_log_loss_cal"].mean() < weighted["test_log_loss"].mean()
-    # the summary states the units it rests on and shows no number from too few of them
+    # three datasets: too few for an across-dataset test, so the summary leads with the
+    # per-dataset verdicts, whose numbers are baycomp's on the folds of results.csv
     md = (out / "report.md").read_text()
     families = results.groupby("dataset")["family"].first().nunique()
-    summary = md[md.index("## Summary") : md.index("## Overview")]
-    assert f"over {len(smoke_datasets())} datasets in {families} families" in summary
+    n = len(smoke_datasets())
+    summary = md[md.index("## Summary") : md.index("## Per-dataset verdicts")]
+    assert f"This sweep has {n} datasets in {families} families: too few for any" in summary
     verdict = f"too few families ({families}) for a test: no verdict"
     assert sum(ln.startswith("| ") and verdict in ln for ln in summary.splitlines()) == 6
-    assert "P(focal better) =" not in summary
+    assert "Bayesian signed-rank: P(" not in summary
+    for name in smoke_datasets():
+        cells = results[(results.dataset == name) & (results.booster == "lightgbm")]
+        pair = cells.pivot_table(index=["repeat", "fold"], columns="strategy", values=AP)
+        left, within, right = baycomp.CorrelatedTTest.probs(
+            pair["focal"].to_numpy(), pair["ce"].to_numpy(), 0.01, runs=1
+        )
+        line = next(ln for ln in summary.splitlines() if f"{name}, lightgbm: focal vs ce" in ln)
+        assert "over 2 folds x 1 repeat = 2 paired outer scores" in line
+        assert f"P(focal better) = {left:.3f}" in line and f"P(ce better) = {right:.3f}" in line
     client = MlflowClient(smoke_sweep["uri"])
     exp = next(e for e in client.search_experiments() if rs.EXP_SWEEP in e.tags)
     summaries = client.search_runs([exp.experiment_id], f"tags.`{rs.ROLE}` = '{rs.ROLE_SUMMARY}'")
@@ -68,7 +81,8 @@ def test_report_by_dataset_and_another_baseline(smoke_sweep, tmp_path):
     n = len(smoke_datasets())
     assert f"Unit of analysis: **dataset** ({n} datasets)" in md
     assert "ROPE for average_precision: ±0.02 (set on the command line); tie width ±0.002" in md
-    assert "**lightgbm, ce vs weighted** over 3 datasets" in md
+    assert f"**{smoke_datasets()[0]}, lightgbm: ce vs weighted** over 2 folds x 1 repeat" in md
+    assert "| lightgbm | ce | 3 | " in md  # across datasets: three units
 
 
 @pytest.mark.parametrize(

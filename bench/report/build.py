@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 
-from . import sections
+from . import sections, verdicts
 from .frame import expected_grid, prepare, resolve_metric
 from .load import SweepInfo
 from .model import Report
@@ -75,10 +75,15 @@ def make_report(
     report = Report(title=f"bench report: {info.name} ({metric.removeprefix('test_')})")
     budget = sections.tuning_budget(prep, info)
     comps = sections.baseline_comparisons(prep, settings)
+    per_dataset = verdicts.dataset_verdicts(prep, settings)
+    per_dataset_section = verdicts.section(prep, settings, per_dataset)
+    few = verdicts.few_datasets(prep)  # then the per-dataset verdicts lead
     report.sections = [
-        sections.summary_section(prep, settings, comps, budget),
+        sections.summary_section(prep, settings, comps, budget, per_dataset),
+        *([per_dataset_section] if few else []),
         sections.overview(prep, info, settings, len(results), budget),
-        sections.main_results(prep),
+        sections.main_results(prep, verdicts.markers(per_dataset)),
+        *([] if few else [per_dataset_section]),
         sections.ranks_section(prep, settings),
         sections.baseline_section(prep, settings, comps),
         sections.tier_section(prep, settings),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench import runschema as rs
 
-from . import figures, stats
+from . import figures, stats, verdicts
 from .frame import Prepared, UnitScores, lower_is_better, tier_order
 from .load import SweepInfo
 from .model import Cell, Code, GroupRow, Section, Table
@@ -360,9 +360,18 @@ def _budget_warning(b: Budget) -> str | None:
 
 
 def summary_section(
-    prep: Prepared, st: Settings, comps: list[Comparison], budget: Budget
+    prep: Prepared,
+    st: Settings,
+    comps: list[Comparison],
+    budget: Budget,
+    per_dataset: list[verdicts.DatasetVerdict] | None = None,
 ) -> Section:
+    """The answer first. With too few units for an across-dataset test, it leads with the
+    per-dataset verdicts (``per_dataset``) instead."""
     sec = Section("Summary", "summary")
+    few = per_dataset is not None and verdicts.few_datasets(prep)
+    if few:
+        verdicts.lead(prep, st, per_dataset or [], sec)
     metric = prep.metric.removeprefix(rs.TEST_PREFIX)
     direction = "lower" if prep.lower_is_better else "higher"
     units = prep.unit_phrase(prep.datasets)
@@ -371,13 +380,14 @@ def summary_section(
         if prep.unit == "family"
         else "each dataset counts once"
     )
-    sec.say(
-        f"Each strategy against the baseline **{st.baseline}**, per booster, on "
-        f"**{metric}** ({direction} is better), over {units} ({how}). Verdicts come from the "
-        f"Bayesian signed-rank test: a side is named only when its posterior probability is "
-        f">= {VERDICT_PROBABILITY}; no test is run on fewer than {MIN_UNITS} "
-        f"{stats.plural(prep.unit)}."
-    )
+    if not few:
+        sec.say(
+            f"Each strategy against the baseline **{st.baseline}**, per booster, on "
+            f"**{metric}** ({direction} is better), over {units} ({how}). Verdicts come from "
+            f"the Bayesian signed-rank test: a side is named only when its posterior "
+            f"probability is >= {VERDICT_PROBABILITY}; no test is run on fewer than "
+            f"{MIN_UNITS} {stats.plural(prep.unit)}."
+        )
     if prep.family_note:
         sec.note(prep.family_note)
     n_failed = int(prep.failed.to_numpy().sum())
@@ -402,8 +412,14 @@ def summary_section(
             f"The sweep has no strategy besides the baseline {st.baseline}: nothing to compare."
         )
         return sec
-    for c in comps:
-        sec.say(_sentence(prep, c, st))
+    if few:
+        sec.note(
+            f"Across datasets: {units}, too few for a test (>= {MIN_UNITS} "
+            f"{stats.plural(prep.unit)}); the across-dataset verdicts below say 'too few'."
+        )
+    else:
+        for c in comps:
+            sec.say(_sentence(prep, c, st))
     table = Table(
         ["booster", "strategy", "units", "win/tie/loss", "median Δ", "Holm p", "verdict"],
         [],

@@ -246,3 +246,92 @@ def compare_pair(
         p_y_better=by,
         bayes_skipped=bwhy,
     )
+
+
+# --- one dataset: repeated cross-validation (Nadeau and Bengio 2003; Benavoli et al. 2017) ---
+
+MIN_FOLD_SCORES = 2  # paired outer scores a per-dataset test needs (a variance needs two)
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """x vs y on one dataset over paired outer folds x repeats; d = x - y (oriented).
+
+    ``p_x_better`` / ``p_rope`` / ``p_y_better``: the Bayesian correlated t-test's posterior
+    probabilities (baycomp's ``CorrelatedTTest``, closed form); ``pvalue``: the corrected
+    resampled t-test's two-sided p; ``low`` / ``high``: the posterior's 95% interval of the
+    mean difference. All None, with ``skipped`` saying why, under ``MIN_FOLD_SCORES``."""
+
+    n: int
+    folds: int
+    mean_diff: float
+    p_x_better: float | None = None
+    p_rope: float | None = None
+    p_y_better: float | None = None
+    pvalue: float | None = None
+    low: float | None = None
+    high: float | None = None
+    skipped: str | None = None
+
+
+def _corrected(d: np.ndarray, folds: int) -> tuple[float, float, int]:
+    """Mean, corrected variance of the mean and degrees of freedom of fold differences:
+    var(d) (1/n + rho / (1 - rho)) with rho = 1/folds, i.e. 1/n + n_test/n_train = 1/n +
+    1/(folds - 1) (Nadeau and Bengio's correction for overlapping training sets)."""
+    n = d.size
+    rho = 1.0 / folds
+    return float(d.mean()), float(d.var(ddof=1) * (1.0 / n + rho / (1.0 - rho))), n - 1
+
+
+def corrected_ttest_p(d: np.ndarray, folds: int) -> float:
+    """Two-sided p of the corrected resampled t-test (Nadeau and Bengio 2003) on fold
+    differences of ``repeats x folds`` outer scores."""
+    mean, var, df = _corrected(np.asarray(d, dtype=float), folds)
+    if var == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * sps.t.sf(abs(mean) / np.sqrt(var), df))
+
+
+def correlated_ttest(
+    x: np.ndarray, y: np.ndarray, *, folds: int, rope: float, credible: float = 0.95
+) -> FoldResult:
+    """Bayesian correlated t-test of x vs y (higher is better) over the paired outer scores of
+    repeated ``folds``-fold cross-validation: the posterior of the mean difference is Student
+    t(n - 1, mean, corrected variance) (Benavoli et al. 2017; baycomp's CorrelatedTTest with
+    rho = 1/folds), with P(x better) = P(diff > rope), P(y better) = P(diff < -rope)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"correlated_ttest needs two equal 1-d arrays, got {x.shape}, {y.shape}")
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    d = x - y
+    n = int(d.size)
+    if n < MIN_FOLD_SCORES:
+        return FoldResult(
+            n,
+            folds,
+            float(d.mean()) if n else float("nan"),
+            skipped=f"too few folds: the test needs >= {MIN_FOLD_SCORES} paired outer scores "
+            f"(folds x repeats), got {n}",
+        )
+    mean, var, df = _corrected(d, folds)
+    if var == 0:  # every fold the same difference: the posterior is a point (as baycomp)
+        px, py = float(mean > rope), float(mean < -rope)
+        low = high = mean
+    else:
+        scale = float(np.sqrt(var))
+        px = float(sps.t.sf(rope, df, mean, scale))
+        py = float(sps.t.cdf(-rope, df, mean, scale))
+        low, high = (float(v) for v in sps.t.interval(credible, df, mean, scale))
+    return FoldResult(
+        n,
+        folds,
+        mean,
+        p_x_better=px,
+        p_rope=max(0.0, 1.0 - px - py),
+        p_y_better=py,
+        pvalue=corrected_ttest_p(d, folds),
+        low=low,
+        high=high,
+    )
