@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
+from bench.redaction import redact
 from bench.strategies import DEFAULT_STRATEGIES, STRATEGIES
+from bench.tracking.errors import TrackingError
 
 
 def _add_catalogue_arg(p: argparse.ArgumentParser) -> None:
@@ -243,8 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.ui import ui_command
 
             return ui_command(args)
+    except TrackingError as err:  # the store failed, not the user: exit 3 as a sweep does
+        print(f"error: {redact(str(err))}", file=sys.stderr)
+        return 3
     except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

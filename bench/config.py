@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
 from bench.metrics import REFUSED_TARGETS, TARGETS
 from bench.strategies import DEFAULT_STRATEGIES, STRATEGIES
+from bench.yamlfile import read_yaml
 
 DEFAULT_TRIALS = 8
 DEFAULT_FOLDS = 3
@@ -43,7 +44,10 @@ def adaptive_startup_trials(trials: int) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and values are taken as they are typed: ``trials: true`` or
+    ``folds: 2.5`` is refused rather than read as 1 or 2."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class InnerConfig(_Strict):
@@ -68,8 +72,17 @@ class FocalConfig(_Strict):
     # None: the measured default (bench.objectives.DEFAULT_HESSIAN_GUARD)
     hessian: Literal["exact", "clip", "surrogate", "tune"] | None = None
     catboost: Literal["python", "native"] = "python"  # binary CatBoost focal implementation
-    gamma: tuple[float, float] = (0.5, 5.0)
+    gamma: tuple[float, float] = Field((0.5, 5.0), strict=False)  # YAML gives a list
     alpha: Literal["tuned", "none"] = "tuned"
+
+    @field_validator("gamma", mode="before")
+    @classmethod
+    def _gamma_numbers(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValueError(f"gamma must be a list [low, high] of two numbers, got {value!r}")
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+            raise ValueError(f"gamma must be two numbers, got {list(value)!r}")
+        return value
 
     @field_validator("gamma")
     @classmethod
@@ -238,10 +251,13 @@ def config_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _format_error(err: ValidationError, source: str) -> str:
+def _format_error(err: ValidationError, source_of: Callable[[str], str]) -> str:
+    """One line per problem, each naming where the value came from (the command line or the
+    file) and the key."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        source = source_of(str(e["loc"][0]) if e["loc"] else "")
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")
         elif e["type"] == "value_error":  # our validators' messages say what was given
@@ -255,14 +271,7 @@ def _format_error(err: ValidationError, source: str) -> str:
 
 def read_sweep_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    if not p.is_file():
-        raise BenchError(f"sweep config {p}: file not found")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BenchError(f"sweep config {p}:{where}: {err.problem}") from None
+    data = read_yaml(p, "sweep config") or {}
     if not isinstance(data, dict):
         raise BenchError(f"sweep config {p}: expected a mapping of settings at the top level")
     return data
@@ -276,8 +285,11 @@ def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfi
         data.pop("suite", None)
         data["suite"] = None
     data.update(given)
-    source = f"sweep config {yaml_path}" if yaml_path else "command line"
+
+    def source_of(key: str) -> str:
+        return "command line" if key in given or not yaml_path else f"sweep config {yaml_path}"
+
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
-        raise BenchError(_format_error(err, source)) from None
+        raise BenchError(_format_error(err, source_of)) from None

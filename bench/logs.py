@@ -61,6 +61,10 @@ def configure_console(verbosity: int = 0) -> None:
     handler.addFilter(RedactingFilter())
     logger.addHandler(handler)
     logger.setLevel(min(level, logger.level or logging.WARNING))
+    # MLflow logs through its own handler (INFO by default: "Creating initial MLflow database
+    # tables...", and a retry warning a second while a store cannot be opened); bench reports
+    # store failures itself in one line. Read by MLflow when it is first imported.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbosity >= 1 else "ERROR")
 
 
 def log_to_worker_file(log_dir: str | Path) -> Path:

@@ -42,6 +42,7 @@ TAG_N_ROWS = "bench.n_rows"
 TAG_N_FEATURES = "bench.n_features"
 TAG_N_CLASSES = "bench.n_classes"
 TAG_MINORITY = "bench.minority_count"
+TAG_CLASS_COUNTS = "bench.class_counts"  # the dataset's rows per class, comma-separated
 TAG_IMBALANCE_RATIO = "bench.imbalance_ratio"
 TAG_TIER = "bench.tier"
 TAG_FAMILY = "bench.family"

@@ -37,7 +37,11 @@ def test_hash_ignores_operational_settings_but_not_scientific_ones():
         ("folds: 1\n", "key 'folds'"),
         ("inner: {kind: loo}\n", "key 'inner.kind'"),
         ("boosters: [lightgbm, lightgbm]\n", "twice"),
-        ("trials: 3\nfolds: [2\nseed: 1\n", "line 3"),
+        ("trials: 3\nfolds: [2\nseed: 1\n", "sweep.yaml:3:"),
+        ("trials: true\n", "key 'trials': Input should be a valid integer (got True)"),
+        ("folds: 2.5\n", "key 'folds': Input should be a valid integer (got 2.5)"),
+        ("trials: 3\ntrials: 4\n", "duplicate key 'trials' (first given on line 1)"),
+        ("focal: {gamma: [true, 2]}\n", "gamma must be two numbers"),
         ("- a\n- b\n", "mapping"),
     ],
 )
@@ -52,7 +56,7 @@ def test_bad_sweep_yaml_names_file_and_key(tmp_path, text, needle):
 def test_missing_sweep_yaml_is_a_clear_cli_error(tmp_path):
     out = run_cli(["run", "--config", str(tmp_path / "nope.yaml")])
     assert out.returncode == 2
-    assert "nope.yaml" in out.stderr and "not found" in out.stderr
+    assert "nope.yaml" in out.stderr and "does not exist" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -60,3 +64,15 @@ def test_unknown_booster_is_a_clear_cli_error_from_a_real_process():
     out = run_cli(["run", "--boosters", "lightgbm", "gbdt"])
     assert out.returncode == 2
     assert "gbdt" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_bad_command_line_value_is_blamed_on_the_command_line_not_the_file(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("folds: 3\ntrials: 8\n")
+    with pytest.raises(BenchError) as err:
+        build_config(str(path), {"trials": 0})
+    assert str(err.value).startswith("command line: key 'trials'")
+    path.write_text("folds: 1\n")
+    with pytest.raises(BenchError) as err:
+        build_config(str(path), {"trials": 3})
+    assert str(err.value).startswith(f"sweep config {path}: key 'folds'")

@@ -111,7 +111,10 @@ def remote_sweep(tmp_path_factory) -> Iterator[dict]:
         env = {"MLFLOW_TRACKING_USERNAME": "bench", "MLFLOW_TRACKING_PASSWORD": ENV_SECRET}
         out = run_cli(args, timeout=420, env=env)
         print(f"remote sweep: {time.monotonic() - t0:.0f} s")
-        yield {"base": base, "name": name, "out": out, "artifacts": root / "artifacts"}
+        yield {
+            "base": base, "name": name, "out": out, "artifacts": root / "artifacts",
+            "uri": with_user, "root": root, "env": env,
+        }  # fmt: skip
 
 
 def test_sweep_over_http_logs_exact_runs_seen_through_the_rest_api(remote_sweep):
@@ -219,3 +222,61 @@ def _finished_parents(base: str, sweep: str) -> list[dict]:
         return []
     runs = search_runs(base, found["experiments"][0]["experiment_id"], rs.ROLE_CELL)
     return [r for r in runs if r["info"]["status"] == "FINISHED"]
+
+
+def _files_text(root) -> dict[str, str]:
+    """Every file under ``root`` as text (binary files decoded leniently)."""
+    return {
+        str(p): p.read_bytes().decode("utf-8", "replace") for p in root.rglob("*") if p.is_file()
+    }
+
+
+def test_no_password_in_anything_a_sweep_and_a_report_write(remote_sweep, tmp_path):
+    """The sentinel password of the tracking URI (and the one in the environment) appears in
+    nothing bench writes: console, log files, report files (also as the summary run's
+    artifacts on the server), MLflow params, tags and artifacts, nor in the one-line errors
+    when the server is down."""
+    uri, root, env = remote_sweep["uri"], remote_sweep["root"], remote_sweep["env"]
+    assert remote_sweep["out"].returncode == 0
+    written = {"run console": remote_sweep["out"].stdout + remote_sweep["out"].stderr}
+    report = run_cli(["report", "--tracking-uri", uri, "--out", str(tmp_path / "report")], env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    written["report console"] = report.stdout + report.stderr
+    export = run_cli(["export", "--tracking-uri", uri, "--out", str(tmp_path / "export")], env=env)
+    assert export.returncode == 0, export.stderr[-3000:]
+    written["export console"] = export.stdout + export.stderr
+    written.update(_files_text(root / "runs" / "logs"))  # the workers' log files
+    written.update(_files_text(tmp_path))  # report files, the export
+    written.update(_files_text(remote_sweep["artifacts"]))  # what the server stores
+    assert any("report.html" in k for k in written) and any(".log" in k for k in written)
+    assert "tracking URI" in (tmp_path / "report" / "report.md").read_text()
+    base, name = remote_sweep["base"], remote_sweep["name"]
+    exp = experiment(base, name)
+    written["experiment"] = json.dumps(exp)
+    for run in search_runs(base, exp["experiment_id"]):
+        written[run["info"]["run_id"]] = json.dumps(run)
+
+    # The same password with the server gone: every command fails in one line, exit 3.
+    dead = f"http://bench:{SECRET}@127.0.0.1:{_closed_port()}"
+    for args in (
+        ["report", "--tracking-uri", dead],
+        ["export", "--tracking-uri", dead, "--out", str(tmp_path / "x")],
+        ["run", "--runs-dir", str(tmp_path / "dead"), "--tracking-uri", dead, *SWEEP,
+         "--trials", "1", "--folds", "2", "--workers", "1"],
+    ):  # fmt: skip
+        down = run_cli(args, env={**env, **FAST_FAIL})
+        assert down.returncode == 3, (args[0], down.stderr[-2000:])
+        lines = [line for line in down.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "http://***@127.0.0.1" in lines[0], (args[0], lines)
+        written[f"{args[0]} with the server down"] = down.stdout + down.stderr
+    for where, text in written.items():
+        for secret in (SECRET, ENV_SECRET):
+            assert secret not in text, where
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -16,6 +16,8 @@ from bench import runschema as rs
 from bench.errors import BenchError
 from bench.export import files
 from bench.redaction import redact
+from bench.tracking.errors import reading_store
+from bench.tracking.uris import resolve_tracking_uri
 
 
 def _predictions(tracking_uri: str, cells: pd.DataFrame) -> pd.DataFrame:
@@ -59,10 +61,11 @@ def export_sweep(
     from bench.export.read import merge, read_export
     from bench.report.load import load_results
 
-    table, info = load_results(tracking_uri, sweep, runs_dir)  # the report's results table
-    assert info.tracking_uri is not None
-    finished = table[table["status"] == rs.FINISHED]
-    predictions = _predictions(info.tracking_uri, finished)
+    uri = resolve_tracking_uri(tracking_uri, runs_dir)
+    with reading_store(uri, "reading the sweep"):
+        table, info = load_results(uri, sweep, runs_dir)  # the report's results table
+        finished = table[table["status"] == rs.FINISHED]
+        predictions = _predictions(uri, finished)
     meta = {
         "format": files.FORMAT_VERSION,
         "name": info.name,
@@ -73,7 +76,7 @@ def export_sweep(
         "skipped": info.skipped,
         "sources": [
             {
-                "tracking_uri": redact(info.tracking_uri),
+                "tracking_uri": redact(uri),
                 "experiment": info.experiment_name,
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "cells": int(len(table)),

@@ -11,7 +11,7 @@ import pandas as pd
 from bench.errors import BenchError
 
 from . import sections, verdicts
-from .frame import expected_grid, prepare, resolve_metric
+from .frame import available_metrics, expected_grid, prepare, resolve_metric
 from .load import SweepInfo
 from .model import Report
 from .render import write
@@ -40,6 +40,15 @@ class ReportPaths:
 
 def choose_metric(results: pd.DataFrame, metric: str | None, info: SweepInfo | None) -> str:
     """--metric, else the sweep's tuning target when it is an outer-test metric, else AP."""
+    if not available_metrics(results):  # not one finished cell: say so, not "--metric ..."
+        status = results["status"] if "status" in results else pd.Series(dtype=str)
+        failed = int((status == "FAILED").sum())
+        name = info.name if info else "this sweep"
+        raise BenchError(
+            f"sweep {name!r} has no finished cell to report on yet ({failed} failed, "
+            f"{len(results) - failed} unfinished); a failed cell's MLflow run holds its error "
+            "(tag bench.error) and the log file with its traceback (tag bench.log_file)"
+        )
     if metric:
         return resolve_metric(results, metric)
     target = (info.config.get("target") if info else None) or DEFAULT_METRIC

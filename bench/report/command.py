@@ -9,7 +9,9 @@ from typing import Any
 
 from bench.paths import report_dir
 from bench.strategies import BASELINE
+from bench.tracking.errors import reading_store
 from bench.tracking.stores import configure_process
+from bench.tracking.uris import resolve_tracking_uri
 
 from .build import build_report, choose_metric
 from .load import load_results
@@ -34,9 +36,9 @@ def report_command(args: Any) -> int:
         joined = join_exports([read_export(d) for d in exports])
         results, info = report_inputs(joined, recompute=bool(getattr(args, "recompute", False)))
     else:
-        results, info = load_results(
-            getattr(args, "tracking_uri", None), getattr(args, "sweep", None), runs_dir
-        )
+        uri = resolve_tracking_uri(getattr(args, "tracking_uri", None), runs_dir)
+        with reading_store(uri, "reading the sweep"):
+            results, info = load_results(uri, getattr(args, "sweep", None), runs_dir)
     out = Path(args.out) if getattr(args, "out", None) else report_dir(runs_dir, info.name)
     metric = choose_metric(results, getattr(args, "metric", None), info)
     settings = replace(
@@ -46,9 +48,10 @@ def report_command(args: Any) -> int:
     )
     paths = build_report(results, info, out_dir=out, metric=metric, settings=settings)
     if info.experiment_id and info.tracking_uri:
-        paths.summary_run_id = log_summary_run(
-            info.tracking_uri, info.experiment_id, info.name, out, paths.metric
-        )
+        with reading_store(info.tracking_uri, "logging the report's summary run"):
+            paths.summary_run_id = log_summary_run(
+                info.tracking_uri, info.experiment_id, info.name, out, paths.metric
+            )
     print(f"sweep {info.name}: {len(results)} cell runs, metric {paths.metric}")
     for p in paths.all():
         print(f"wrote {p}")

@@ -6,6 +6,7 @@ FINISHED rows are results. Per-dataset values are means over outer folds and rep
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,9 +163,15 @@ def skipped_cells(info_skipped: list[dict[str, Any]] | None) -> set[tuple[str, s
 
 
 def class_counts(rows: pd.DataFrame) -> list[float] | None:
-    """A dataset's class counts from its cell tags (n_rows, minority_count, n_classes,
-    imbalance_ratio); None when they are absent. Multiclass: minority and majority
-    (minority x ratio) exactly, the other classes share the rest equally (no tag holds them)."""
+    """A dataset's class counts from its cell tags: exact from ``class_counts`` (recorded since
+    the reference sweep), else from n_rows, minority_count, n_classes and imbalance_ratio
+    (multiclass: minority and majority exactly, the other classes sharing the rest equally);
+    None when they are absent."""
+    if "class_counts" in rows:
+        recorded = rows["class_counts"].dropna()
+        if len(recorded):
+            with contextlib.suppress(ValueError):
+                return [float(c) for c in str(recorded.iloc[0]).split(",")]
 
     def first(col: str) -> float | None:
         if col not in rows:

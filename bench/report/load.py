@@ -32,6 +32,7 @@ TAG_COLUMNS: dict[str, tuple[str, type]] = {
     "n_features": (rs.TAG_N_FEATURES, int),
     "n_classes": (rs.TAG_N_CLASSES, int),
     "minority_count": (rs.TAG_MINORITY, int),
+    "class_counts": (rs.TAG_CLASS_COUNTS, str),
     "imbalance_ratio": (rs.TAG_IMBALANCE_RATIO, float),
     "tier": (rs.TAG_TIER, str),
     "family": (rs.TAG_FAMILY, str),

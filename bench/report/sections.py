@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench import runschema as rs
+from bench.redaction import redact
 
 from . import figures, stats, verdicts
 from .frame import Prepared, UnitScores, lower_is_better, tier_order
@@ -958,7 +959,7 @@ def reproducibility_section(df: pd.DataFrame, info: SweepInfo) -> Section:
     )
     facts = Table(["item", "value"], [])
     facts.add("sweep", info.name)
-    facts.add("tracking URI", info.tracking_uri or DASH)
+    facts.add("tracking URI", redact(info.tracking_uri) or DASH)
     facts.add("config hash", info.config_hash or DASH)
     facts.add("created", info.created or DASH)
     facts.add("git commit", value_counts_text(df["git_commit"]) if "git_commit" in df else DASH)

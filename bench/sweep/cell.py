@@ -180,6 +180,7 @@ class CellRun:
             rs.TAG_N_FEATURES: str(m.n_features),
             rs.TAG_N_CLASSES: str(m.n_classes),
             rs.TAG_MINORITY: str(m.minority_count),
+            rs.TAG_CLASS_COUNTS: ",".join(str(c) for c in m.class_counts),
             rs.TAG_IMBALANCE_RATIO: f"{m.imbalance_ratio:.4f}",
             rs.TAG_TIER: m.tier,
             rs.TAG_FAMILY: str(m.family),

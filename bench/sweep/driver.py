@@ -7,20 +7,24 @@ studies continue from the Optuna storage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from bench import runschema as rs
 from bench.config import SweepConfig
+from bench.errors import BenchError
 from bench.paths import sweep_log_dir
 from bench.redaction import redact
 from bench.sweep import studies
-from bench.sweep.cells import CellContext, CellResult
+from bench.sweep.cells import CellContext, CellFinished, CellResult, Event
 from bench.sweep.executors import make_executor
 from bench.sweep.executors.local import start_for
 from bench.sweep.executors.processes import usable_cores
@@ -68,9 +72,14 @@ def _run_sweep(
 ) -> int:
     plan = plan_sweep(cfg)
     runs_dir = Path(cfg.runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BenchError(f"--runs-dir {runs_dir}: cannot create it ({err.strerror})") from None
     tracking_uri = resolve_tracking_uri(cfg.tracking_uri, cfg.runs_dir)
     storage_url = cfg.storage or studies.default_storage_url(runs_dir)
+    # The Optuna storage first: a bad --storage is refused before MLflow holds anything.
+    studies.open_storage(storage_url)
     tracker = Tracker(tracking_uri)
     # Creating the experiment also creates a new store's schema, once, before any worker.
     experiment_id = tracker.ensure_experiment(
@@ -82,7 +91,6 @@ def _run_sweep(
         extra_tags={rs.EXP_SKIPPED: json.dumps([s.__dict__ for s in plan.skipped])},
     )
     use_wal_journal(tracking_uri)  # a local store, now that its schema exists
-    studies.open_storage(storage_url)  # the same for the Optuna schema
     finished = {
         key
         for key, run in tracker.cell_runs(experiment_id).items()
@@ -120,26 +128,55 @@ def _run_sweep(
         progress.header(line)
     for warning in plan.warnings():
         log.warning(warning)
+
+    def on_event(event: Event) -> None:
+        progress.on_event(event)
+        if isinstance(event, CellFinished):
+            tracker.check_store()  # the store deleted or replaced: stop now, not at the end
+
     try:
-        with progress:
-            results = executor.run(todo, ctx, progress.on_event)
+        with progress, _interrupts_as_keyboard_interrupt():
+            results = executor.run(todo, ctx, on_event)
             # The one retry loop: cells another process holds are asked for again until that
             # process finishes them (they are then skipped) or lets them go (then run here).
             while busy := [c for c, r in zip(todo, results, strict=True) if r.status == "busy"]:
                 time.sleep(BUSY_RETRY_S)
-                retried = {r.key: r for r in executor.run(busy, ctx, progress.on_event)}
+                retried = {r.key: r for r in executor.run(busy, ctx, on_event)}
                 results = [retried.get(r.key, r) for r in results]
         executor.close()  # idle now, and every cell's writes were flushed
         parents = tracker.cell_runs(experiment_id, delete_duplicates=True)
     except TrackingError as err:
         progress.error(f"sweep stopped: {err}")
-        progress.error("finished cells are kept; re-run the same command to resume")
+        if err.kept:
+            progress.error("finished cells are kept; re-run the same command to resume")
         return 3
+    except KeyboardInterrupt:
+        executor.close()  # the workers stop mid-cell; their claims die with them
+        killed = tracker.kill_running(experiment_id, list(progress.running))
+        progress.error(
+            f"interrupted: {killed} run(s) of the cells in progress marked KILLED; finished "
+            "cells are kept; re-run the same command to resume"
+        )
+        raise
     finally:
         executor.close()
         tracker.close()
     print_summary(list(parents.values()), cfg.target, progress.console)
     return _report_failures(results, progress, ctx.log_dir)
+
+
+@contextlib.contextmanager
+def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """SIGTERM (a batch scheduler, ``kill``) stops the sweep as Ctrl-C does."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_uri: str) -> str:

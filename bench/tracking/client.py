@@ -9,7 +9,9 @@ killed sweep resume without duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import posixpath
 import queue
 import tempfile
@@ -25,16 +27,14 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from bench import runschema as rs
-from bench.errors import BenchError, one_line
-from bench.redaction import redact
+from bench.errors import BenchError
+from bench.tracking.errors import TrackingError, store_failure
 from bench.tracking.stores import open_client
+
+__all__ = ["CellOutcome", "DatasetRef", "Tracker", "TrackingError", "TrialRecord"]
 
 _PARAM_MAX = 6000
 _BATCH_MAX = 100  # params + tags per log_batch
-
-
-class TrackingError(BenchError):
-    """MLflow could not be written; the sweep stops (results already logged are kept)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,25 @@ class CellOutcome:
     description: str = ""
 
 
+_SQLITE = "sqlite:///"
+
+
+def _file_identity(tracking_uri: str) -> tuple[int, int] | None:
+    """(device, inode) of a local SQLite store's file; None for other stores or no file."""
+    if not tracking_uri.startswith(_SQLITE) or ":memory:" in tracking_uri:
+        return None
+    try:
+        st = os.stat(tracking_uri.removeprefix(_SQLITE))
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _run_status(record: TrialRecord) -> str:
+    """The MLflow status of a trial's child run."""
+    return "FINISHED" if record.state in ("COMPLETE", "PRUNED") else "FAILED"
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -100,16 +119,30 @@ class Tracker:
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._identity = _file_identity(tracking_uri)
+
+    def check_store(self) -> None:
+        """Stop at once if a local store is no longer the file this tracker opened (deleted or
+        replaced): SQLite would go on writing into the unlinked file, and every cell after
+        would be lost."""
+        if self._identity is None:
+            return
+        now = _file_identity(self.tracking_uri)
+        if now != self._identity:
+            path = self.tracking_uri.removeprefix(_SQLITE)
+            what = "was deleted" if now is None else "was replaced by another file"
+            raise TrackingError(
+                f"MLflow store {path} {what} while the sweep ran; the cells it held are gone "
+                "with it (the Optuna studies are kept): restore the file, or re-run to redo them",
+                kept=False,
+            )
 
     # -- helpers --------------------------------------------------------------------------
     def _call(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as err:  # MLflow raises many types for a dead server
-            raise TrackingError(
-                f"MLflow at {redact(self.tracking_uri)} failed while {what}: "
-                f"{redact(one_line(err, 300))}"
-            ) from err
+            raise store_failure(self.tracking_uri, what, err) from err
 
     def _log_text(self, run_id: str, text: str) -> None:
         """The predictions artifact, to the artifact URI the run was created (or reopened) with:
@@ -124,6 +157,21 @@ class Tracker:
             path.write_text(text, encoding="utf-8")
             repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
             repo.log_artifact(str(path), folder or None)
+
+    def _log_inputs(self, run_id: str, inputs: list[DatasetInput], attempts: int = 4) -> None:
+        """``log_inputs``, retried when another process created the same dataset meanwhile:
+        MLflow looks a dataset up and then inserts it, so two workers logging one dataset
+        (strategies of one fold share it) can both insert and one hits the unique key."""
+        for attempt in range(attempts):
+            try:
+                self.client.log_inputs(run_id, inputs)
+                return
+            except Exception as err:
+                text = str(err).lower()
+                racing = "unique" in text or "duplicate key" in text or "integrity" in text
+                if not racing or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _log_batch(self, run_id: str, params=(), tags=(), metrics=()) -> None:
         params, tags, metrics = list(params), list(tags), list(metrics)
@@ -210,6 +258,31 @@ class Tracker:
                     )
         return best
 
+    def kill_running(self, experiment_id: str, cell_keys: list[str]) -> int:
+        """Mark the RUNNING parent runs of these cells, and their RUNNING child runs, KILLED
+        (an interrupted sweep; a resumed one reopens the parents and reconciles the children).
+        Runs of cells other processes hold are left alone. Returns how many were marked."""
+        self.flush_quietly()
+        marked = 0
+        for key in cell_keys:
+            for run in self.search(experiment_id, f"tags.`{rs.TAG_CELL_KEY}` = '{key}'"):
+                if run.info.status != "RUNNING":
+                    continue
+                children = self.search(
+                    experiment_id, f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run.info.run_id}'"
+                )
+                for child in [*children, run]:
+                    if child.info.status == "RUNNING":
+                        self._call("marking a run killed", self.client.set_terminated,
+                                   child.info.run_id, "KILLED")  # fmt: skip
+                        marked += 1
+        return marked
+
+    def flush_quietly(self) -> None:
+        """Wait for queued child runs, ignoring a writer error (already being reported)."""
+        with contextlib.suppress(Exception):
+            self.flush()
+
     # -- cell level -----------------------------------------------------------------------
     def start_cell(
         self, experiment_id: str, cell_key: str, run_name: str, tags: dict[str, str]
@@ -251,7 +324,7 @@ class Tracker:
                 )
                 for d in outcome.datasets
             ]
-            self._call("logging dataset inputs", self.client.log_inputs, run_id, inputs)
+            self._call("logging dataset inputs", self._log_inputs, run_id, inputs)
         tags = dict(outcome.tags)
         if outcome.description:
             tags[MLFLOW_RUN_NOTE] = outcome.description
@@ -322,9 +395,12 @@ class Tracker:
         self._log_batch(
             run_id, _params(record.params), [], _metrics(record.metrics, record.end_ms or _now_ms())
         )
-        status = "FINISHED" if record.state in ("COMPLETE", "PRUNED") else "FAILED"
         self._call(
-            "finishing a trial run", self.client.set_terminated, run_id, status, record.end_ms
+            "finishing a trial run",
+            self.client.set_terminated,
+            run_id,
+            _run_status(record),
+            record.end_ms,
         )
 
     def reconcile_trials(
@@ -351,8 +427,10 @@ class Tracker:
         deleted = 0
         for run in sorted(children, key=lambda r: r.info.start_time or 0):
             number = int(run.data.tags.get(rs.TAG_TRIAL_NUMBER, -1))
-            terminal = run.info.status in ("FINISHED", "FAILED", "KILLED")
-            if number not in wanted or number in seen or not terminal:
+            # a child counts only when it ended as its trial did: one left RUNNING, or marked
+            # KILLED by an interrupt while it was being written, is written again
+            complete = number in wanted and _run_status(wanted[number]) == run.info.status
+            if not complete or number in seen:
                 self._call("deleting a stale run", self.client.delete_run, run.info.run_id)
                 deleted += 1
                 continue

@@ -78,7 +78,7 @@ def use_wal_journal(tracking_uri: str) -> None:
     (MLflow's log_batch on SQLite: 45 -> 18 ms here). Not for a store on a network file
     system, where WAL's shared memory does not work; point those sweeps at a server.
     """
-    from bench.tracking.client import TrackingError
+    from bench.tracking.errors import TrackingError
 
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix) or tracking_uri == prefix + ":memory:":

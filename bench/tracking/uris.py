@@ -24,14 +24,25 @@ def resolve_tracking_uri(explicit: str | None, runs_dir: str | Path = "runs") ->
 
 
 def require_existing_store(tracking_uri: str) -> str:
-    """Readers (report, export, ui) refuse a local store that does not exist: MLflow would
-    silently create an empty one."""
+    """Readers (report, export, ui) refuse a local store that does not exist (MLflow would
+    silently create an empty one) or that cannot be written: MLflow opens a SQLite store for
+    writing even to read it (its schema check; a WAL journal's shared memory), and retried
+    for about 100 s before failing."""
     if tracking_uri.startswith(SQLITE_PREFIX) and ":memory:" not in tracking_uri:
         path = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
         if not path.exists():
             raise BenchError(
                 f"no MLflow store at {path} (tracking URI {redact(tracking_uri)}): no sweep has "
                 "been run yet; run `python -m bench run` first or pass --tracking-uri"
+            )
+        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            from bench.tracking.errors import TrackingError
+
+            raise TrackingError(
+                f"MLflow at {redact(tracking_uri)} cannot be opened: the store or its directory "
+                "is read-only, and MLflow writes to a SQLite store even to read it; copy the "
+                "store to a writable directory (with its -wal and -shm files) and point "
+                "--tracking-uri at the copy"
             )
     return tracking_uri
 
