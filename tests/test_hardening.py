@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -137,10 +138,16 @@ def test_a_runs_dir_that_cannot_be_made_is_one_line(tmp_path):
 def test_a_read_only_store_is_one_line_without_a_retry_storm(smoke_sweep, tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(smoke_sweep["uri"].removeprefix("sqlite:///") + suffix)
-        if source.exists():
-            shutil.copy(source, archive / source.name)
+    # SQLite's own backup, not a file copy: closing a plain file handle on the live store would
+    # drop this process's POSIX locks on it, and the shared store's next reader in this process
+    # could see a "malformed" database (sqlite.org/howtocorrupt.html, 2.2). The copy keeps WAL.
+    source = smoke_sweep["uri"].removeprefix("sqlite:///")
+    with (
+        contextlib.closing(sqlite3.connect(source)) as live,
+        contextlib.closing(sqlite3.connect(archive / "mlflow.db")) as copy,
+    ):
+        live.backup(copy)
+        assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for path in [*archive.iterdir(), archive]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
