@@ -94,20 +94,9 @@ def main() -> None:
         name = f"fairness-{scale}"
         wall = run_sweep(runs, name, scale, args)
         results, _ = load_results(f"sqlite:///{runs / 'mlflow.db'}", name)
-        results = _with_params(results, runs, name)
         print(f"loss_scale: {scale} ({len(results)} cells, {wall:.0f} s)")
         print("\n".join(summarise(results, args.strategies)))
     print(f"runs kept in {runs}")
-
-
-def _with_params(results: pd.DataFrame, runs: Path, name: str) -> pd.DataFrame:
-    """The parent runs' params (the best trial's), as param.<name> columns."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
-    params = {rid: client.get_run(rid).data.params for rid in results["run_id"]}
-    extra = pd.DataFrame.from_dict(params, orient="index").add_prefix("param.")
-    return results.join(extra, on="run_id")
 
 
 if __name__ == "__main__":
