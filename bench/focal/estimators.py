@@ -485,7 +485,9 @@ def _with_categories(frame: pd.DataFrame, categories: dict[str, pd.Index]) -> pd
         return frame
     frame = frame.copy()
     for c, cats in categories.items():
-        frame[c] = pd.Categorical(frame[c].astype(object), categories=cats)
+        values = frame[c].astype(object)
+        known = values.where(values.isin(cats))  # unseen -> missing, said rather than implied
+        frame[c] = pd.Categorical(known, categories=cats)
     return frame
 
 
