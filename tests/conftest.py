@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sweep_helpers import FOLDS, TRIALS, all_runs, run_cli, sweep_args
+from tests.sweep_helpers import FOLDS, REPO, TRIALS, all_runs, run_cli, sweep_args
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_to_mlruns_in_the_repo():
+    """MLflow's default artifact root is ./mlruns in the working directory: a test (or the code
+    under test) that creates an experiment without an artifact location writes into the
+    checkout. Every store a test makes keeps its artifacts beside it."""
+    before = (REPO / "mlruns").exists()
+    yield
+    assert before or not (REPO / "mlruns").exists(), "a test wrote MLflow artifacts to ./mlruns"
 
 
 @pytest.fixture(scope="session")

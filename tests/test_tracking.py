@@ -32,7 +32,8 @@ def test_workers_logging_the_same_dataset_at_once_do_not_collide(tmp_path):
 
     configure_process()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = Tracker(uri).ensure_experiment("race", "h", {}, "cmd", None)
+    artifacts = (tmp_path / "artifacts").as_uri()  # not MLflow's default, ./mlruns in the repo
+    experiment_id = Tracker(uri).ensure_experiment("race", "h", {}, "cmd", artifacts)
     use_wal_journal(uri)
     context = mp.get_context("spawn")
     start = context.Barrier(3, timeout=60)  # a worker that fails breaks it for the others
@@ -45,3 +46,4 @@ def test_workers_logging_the_same_dataset_at_once_do_not_collide(tmp_path):
     for w in workers:
         w.join(timeout=180)
     assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert (tmp_path / "artifacts").is_dir()
