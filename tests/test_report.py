@@ -194,6 +194,11 @@ def test_summary_numbers_equal_scipy_statsmodels_and_baycomp(noisy, tmp_path, un
             assert "Verdict: practically equivalent" in line
         else:
             assert "Verdict: inconclusive" in line
+        # the headline table carries the same probabilities (the README quotes it)
+        row = next(
+            ln for ln in summary.splitlines() if ln.startswith(f"| {c.booster} | {c.strategy} |")
+        )
+        assert " | ".join(f"{v:.3f}" for v in probs) in row
     verdicts = {c.strategy for c in comps if "better with" in c_line(summary, c)}
     assert "focal" in verdicts  # the planted effect is found somewhere
 

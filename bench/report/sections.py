@@ -422,11 +422,18 @@ def summary_section(
         for c in comps:
             sec.say(_sentence(prep, c, st))
     table = Table(
-        ["booster", "strategy", "units", "win/tie/loss", "median Δ", "Holm p", "verdict"],
+        ["booster", "strategy", "units", "win/tie/loss", "median Δ", "Holm p",
+         "P(better)", "P(rope)", f"P({st.baseline} better)", "verdict"],
         [],
         caption=f"Verdicts on {metric}, each strategy vs {st.baseline} (details: 'Each strategy "
-        f"vs the baseline'). units: {stats.plural(prep.unit)}.",
-    )
+        f"vs the baseline'). units: {stats.plural(prep.unit)}; P: the Bayesian signed-rank "
+        "test's posterior probabilities (the strategy better, practically equivalent, the "
+        "baseline better).",
+    )  # fmt: skip
+
+    def prob(v: float | None) -> str:
+        return TOO_FEW if v is None else fmt(v)
+
     for c in comps:
         res = c.result
         table.add(
@@ -436,6 +443,11 @@ def summary_section(
             f"{res.wins}/{res.ties}/{res.losses}" if res else DASH,
             fmt(res.median_diff, 4) if res else DASH,
             TOO_FEW if c.holm_p is None else fmt_p(c.holm_p),
+            *(
+                [prob(res.p_x_better), prob(res.p_rope), prob(res.p_y_better)]
+                if res
+                else [DASH] * 3
+            ),
             verdict(c, stats.plural(prep.unit)),
         )
     sec.blocks.append(table)
