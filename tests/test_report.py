@@ -280,7 +280,8 @@ def test_skipped_tests_are_shown_as_too_few_never_as_numbers(tmp_path):
     assert "This sweep has 4 datasets in 4 families: too few for any across-dataset test" in summary
     rows = [ln for ln in summary.splitlines() if ln.startswith("| lightgbm | focal")]
     assert rows == [
-        "| lightgbm | focal | 4 | 4/0/0 | 0.0500 | too few | too few families (4) for a test: no verdict |"
+        "| lightgbm | focal | 4 | 4/0/0 | 0.0500 | too few | too few | too few | too few "
+        "| too few families (4) for a test: no verdict |"
     ]
     table = _section(md, "Each strategy vs the baseline (ce)")
     row = next(ln for ln in table.splitlines() if ln.startswith("| catboost | focal"))
