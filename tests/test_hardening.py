@@ -84,7 +84,10 @@ def test_a_store_deleted_mid_sweep_stops_it_at_once_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_sweep_leaves_no_run_running_and_resumes_exactly(tmp_path, how):
-    args = sweep_args(tmp_path, *ONE, "--trials", "6", "--folds", "2", "--workers", "2")
+    # 40 trials a cell: long enough that the sweep is still running when the signal comes,
+    # even on a loaded machine (with 6, the whole sweep once ended before the poll saw it)
+    trials = 40
+    args = sweep_args(tmp_path, *ONE, "--trials", str(trials), "--folds", "2", "--workers", "2")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     log = tmp_path / "sweep.log"
     proc = popen_cli(args, log)
@@ -112,7 +115,7 @@ def test_an_interrupted_sweep_leaves_no_run_running_and_resumes_exactly(tmp_path
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = all_runs(uri)
     assert len(parents(runs)) == 2 * 2 and all(r.info.status == "FINISHED" for r in runs)
-    assert len(children(runs)) == 2 * 2 * 6
+    assert len(children(runs)) == 2 * 2 * trials
 
 
 def test_a_bad_storage_is_refused_before_mlflow_holds_anything(tmp_path):
