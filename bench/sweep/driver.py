@@ -167,16 +167,19 @@ def _run_sweep(
 
 @contextlib.contextmanager
 def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM (a batch scheduler, ``kill``) stops the sweep as Ctrl-C does."""
+    """SIGTERM (a batch scheduler, ``kill``) stops the sweep as Ctrl-C does. SIGINT is installed
+    explicitly too: a shell starts background jobs with SIGINT ignored, and ``kill -INT`` must
+    still stop the sweep cleanly."""
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_uri: str) -> str:
