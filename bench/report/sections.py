@@ -208,6 +208,13 @@ COMPARE_COLUMNS = [
 ]
 
 
+def _probabilities(res: stats.PairResult) -> list[str]:
+    """The Bayesian signed-rank posterior (strategy better, ROPE, baseline better), or 'too few'
+    where the test did not run."""
+    values = (res.p_x_better, res.p_rope, res.p_y_better)
+    return [TOO_FEW if v is None else fmt(v) for v in values]
+
+
 def _comparison_cells(c: Comparison, st: Settings, unit_plural: str) -> list[Cell]:
     res = c.result
     failed = Cell(f"{c.failed}/{c.failed_baseline}")
@@ -221,9 +228,6 @@ def _comparison_cells(c: Comparison, st: Settings, unit_plural: str) -> list[Cel
             ]
         )
 
-    def prob(v: float | None) -> Cell:
-        return Cell(TOO_FEW if v is None else fmt(v))
-
     wp = TOO_FEW if res.wilcoxon_p is None else fmt_p(res.wilcoxon_p)
     hp = TOO_FEW if c.holm_p is None else fmt_p(c.holm_p)
     return [
@@ -235,9 +239,7 @@ def _comparison_cells(c: Comparison, st: Settings, unit_plural: str) -> list[Cel
         Cell(fmt(res.median_diff, 4)),
         Cell(wp),
         Cell(hp, bold=c.holm_p is not None and c.holm_p < st.alpha),
-        prob(res.p_x_better),
-        prob(res.p_rope),
-        prob(res.p_y_better),
+        *map(Cell, _probabilities(res)),
         failed,
         Cell(verdict(c, unit_plural)),
     ]
@@ -431,9 +433,6 @@ def summary_section(
         "baseline better).",
     )  # fmt: skip
 
-    def prob(v: float | None) -> str:
-        return TOO_FEW if v is None else fmt(v)
-
     for c in comps:
         res = c.result
         table.add(
@@ -443,11 +442,7 @@ def summary_section(
             f"{res.wins}/{res.ties}/{res.losses}" if res else DASH,
             fmt(res.median_diff, 4) if res else DASH,
             TOO_FEW if c.holm_p is None else fmt_p(c.holm_p),
-            *(
-                [prob(res.p_x_better), prob(res.p_rope), prob(res.p_y_better)]
-                if res
-                else [DASH] * 3
-            ),
+            *(_probabilities(res) if res else [DASH] * 3),
             verdict(c, stats.plural(prep.unit)),
         )
     sec.blocks.append(table)
