@@ -12,6 +12,14 @@ from mlflow.tracking import MlflowClient
 from bench import runschema as rs
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def readme_section(title: str) -> str:
+    """The README's ``## title`` section, up to the next ``## `` heading."""
+    text = (REPO / "README.md").read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
 TRIALS = 2  # of the shared smoke sweep (tests/conftest.py)
 FOLDS = 2
 

@@ -22,7 +22,7 @@ from sklearn.metrics import log_loss
 
 import bench.focal.loss
 from bench.focal import FocalLoss
-from tests.sweep_helpers import REPO
+from tests.sweep_helpers import REPO, readme_section
 
 pytestmark = pytest.mark.integration
 
@@ -268,8 +268,7 @@ def test_importing_bench_focal_loads_no_booster_and_no_sklearn():
 
 
 def _readme_block() -> str:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Use focal loss in your own code", 1)[1].split("\n## ", 1)[0]
+    section = readme_section("Use focal loss in your own code")
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert blocks, "the README section has no python code block"
     return blocks[0]

@@ -10,17 +10,10 @@ import pandas as pd
 import pytest
 
 from bench import runschema as rs
-from tests.sweep_helpers import REPO
+from tests.sweep_helpers import REPO, readme_section
 
 pytestmark = pytest.mark.unit
 PUBLISHED = REPO / "results" / "keel-binary-dedup"
-
-
-def _readme_section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index(f"## {title}\n")
-    end = text.index("\n## ", start + 1)
-    return text[start:end]
 
 
 def test_the_export_holds_every_planned_cell_once():
@@ -47,7 +40,7 @@ def test_the_export_holds_every_planned_cell_once():
 
 
 def test_what_we_found_quotes_the_committed_report():
-    section = _readme_section("What we found")
+    section = readme_section("What we found")
     report = (PUBLISHED / "report" / "report.md").read_text()
     rows = [ln for ln in section.splitlines() if ln.startswith("| ") and "---" not in ln]
     body = [ln for ln in rows if not ln.startswith("| booster |")]
