@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the K-th of N shares of the sweep's cells (balanced by estimated cost; the "
         "same sweep name and config for every shard)",
     )
+    run.add_argument(
+        "--cells",
+        nargs="+",
+        metavar="KEY",
+        help="run only these cells of the sweep (keys or run names dataset/booster/strategy/rRfF)",
+    )
+    run.add_argument(
+        "--cells-from",
+        metavar="FILE",
+        help="run only the cells listed in FILE, one key or run name a line ('#' comments)",
+    )
     _add_catalogue_arg(run)
 
     # --- datasets --------------------------------------------------------------------------
@@ -193,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 _RUN_SETTINGS = (
     "suite", "datasets", "boosters", "strategies", "trials", "folds", "repeats", "seed", "name",
     "tracking_uri", "storage", "workers", "threads", "target", "scheduler", "dask_local",
-    "runs_dir", "catalogue", "shard",
+    "runs_dir", "catalogue", "shard", "cells",
 )  # fmt: skip
 
 
@@ -202,7 +213,12 @@ def _run(args: argparse.Namespace) -> int:
     from bench.config import build_config
     from bench.sweep.executors.local import start_for
 
-    cfg = build_config(args.config, {key: getattr(args, key) for key in _RUN_SETTINGS})
+    overrides = {key: getattr(args, key) for key in _RUN_SETTINGS}
+    if args.cells_from:
+        from bench.sweep.plan import read_cell_list
+
+        overrides["cells"] = [*(args.cells or []), *read_cell_list(args.cells_from)]
+    cfg = build_config(args.config, overrides)
     pool = start_for(cfg)
     try:
         from bench.sweep.driver import run_sweep

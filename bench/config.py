@@ -132,6 +132,9 @@ class SweepConfig(_Strict):
     scheduler: str | None = None
     dask_local: int | None = Field(None, ge=1)
     shard: str | None = Field(None, description="K/N: run the K-th of N shares of the cells")
+    cells: list[str] | None = Field(
+        None, description="only these cells (keys or run names dataset/booster/strategy/rRfF)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -185,7 +188,7 @@ class SweepConfig(_Strict):
 
     @model_validator(mode="after")
     def _distinct(self) -> SweepConfig:
-        for key in ("boosters", "strategies", "datasets"):
+        for key in ("boosters", "strategies", "datasets", "cells"):
             values = getattr(self, key)
             if values is not None and len(set(values)) != len(values):
                 raise ValueError(f"{key} lists a name twice: {values}")
@@ -226,6 +229,7 @@ OPERATIONAL = frozenset(
         "scheduler",
         "dask_local",
         "shard",
+        "cells",
     }
 )
 

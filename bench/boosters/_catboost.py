@@ -9,6 +9,11 @@ Facts this relies on (catboost 1.2.10, re-checked):
   every strategy here uses Newton, one leaf-estimation iteration, no backtracking.
 - A Python objective needs an eval_metric; CatBoost evaluates eval_metric on the learn set too.
 - Categorical features must be strings or ints: NaN in them is rejected, so it becomes a sentinel.
+- Some defaults depend on ``iterations``: under 200, CatBoost lowers ``max_ctr_complexity`` from
+  4 to 1 (no combinations of categorical features) and ``leaf_estimation_iterations`` to 1. A
+  refit for fewer rounds than the validated fit's ``iterations`` would then train another model
+  on categorical data (car_vgood: outer-test AP 0.36 instead of 0.88). Both are pinned here,
+  so a model trained for N rounds is the first N rounds of one trained for more.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from bench.boosters import _common
 from bench.boosters.base import BoosterAdapter, FittedBooster, LossSpec, StoppingRule
 
 NAN_CATEGORY = "__nan__"
+MAX_CTR_COMPLEXITY = 4  # categorical feature combinations; see the module docstring
 _DEFAULTS: dict[str, Any] = {"learning_rate": 0.1, "depth": 6}
 
 
@@ -91,6 +97,8 @@ class CatBoostAdapter(BoosterAdapter):
             "leaf_estimation_method": "Newton",
             "leaf_estimation_iterations": 1,
             "leaf_estimation_backtracking": "No",
+            # CatBoost's default for 200+ iterations, pinned: its default drops to 1 under 200.
+            "max_ctr_complexity": MAX_CTR_COMPLEXITY,
             "eval_metric": native_metric,
             # Row subsampling means the same for every loss and class count: CatBoost's default
             # bootstrap is Bayesian for MultiClass, which rejects `subsample`.

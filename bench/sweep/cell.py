@@ -187,7 +187,7 @@ class CellRun:
             rs.TAG_SOURCE: str(m.source),
             rs.TAG_STUDY: study_name,
             rs.TAG_INNER_KIND: self.inner_kind,
-            **environment_tags(),
+            **environment_tags(self.ctx.git_commit or None),
         }
 
     def _suggest(self, trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -51,6 +51,7 @@ class CellContext:
     catalogue_path: str
     threads: int
     log_dir: str  # where each worker process writes its log file
+    git_commit: str = ""  # read once by the driver at the start (may end in -dirty)
 
 
 CellStatus = Literal["done", "skipped", "failed", "busy"]

@@ -31,6 +31,7 @@ from bench.sweep.executors.processes import usable_cores
 from bench.sweep.plan import SweepPlan, command_line, plan_sweep
 from bench.sweep.progress import SweepProgress, print_summary
 from bench.tracking.client import Tracker, TrackingError
+from bench.tracking.environment import git_commit, is_dirty
 from bench.tracking.stores import configure_process, use_wal_journal
 from bench.tracking.uris import artifact_location, resolve_tracking_uri
 
@@ -114,6 +115,7 @@ def _run_sweep(
         catalogue_path=plan.catalogue_path,
         threads=threads,
         log_dir=str(sweep_log_dir(runs_dir, plan.name)),
+        git_commit=git_commit(),
     )
     progress = SweepProgress(
         sweep=plan.name,
@@ -124,6 +126,11 @@ def _run_sweep(
         quiet=quiet,
     )
     progress.header(_header(plan, todo, workers, threads, tracking_uri))
+    if is_dirty(ctx.git_commit):
+        progress.header(
+            f"code: {ctx.git_commit}: the working tree has uncommitted changes, so these cells "
+            "cannot be exported for publication without --allow-dirty; commit first"
+        )
     for line in plan.skipped_lines():
         progress.header(line)
     for warning in plan.warnings():
@@ -187,6 +194,8 @@ def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_ur
     startup = cfg.n_startup_trials
     proposer = "random" if cfg.sampler == "random" else "TPE"
     shard = f" (shard {cfg.shard} of {plan.total_cells} cells)" if cfg.shard_k_n is not None else ""
+    if cfg.cells is not None:
+        shard = f" (chosen by --cells, of {plan.total_cells}){shard}"
     return (
         f"sweep '{plan.name}': {len(plan.cells)} cells{shard} ({len(todo)} to run), {cfg.trials} "
         f"trials each ({startup} start-up, {cfg.trials - startup} {proposer}), "

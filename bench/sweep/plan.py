@@ -137,6 +137,8 @@ def plan_sweep(cfg: SweepConfig) -> SweepPlan:
     costs = {c.key: estimated_cost(c.booster, c.strategy, metas[c.dataset], cfg) for c in cells}
     cells.sort(key=lambda c: (-costs[c.key], c.key))
     total_cells = len(cells)
+    if cfg.cells is not None:
+        cells = only_cells(cells, cfg.cells)
     if cfg.shard_k_n is not None:
         k, n = cfg.shard_k_n
         cells = shard_of(cells, costs, k, n)
@@ -169,6 +171,35 @@ def estimated_cost(
     if booster == "catboost" and STRATEGIES.get(strategy).needs_custom_objective:
         cost *= 3.0 if meta.n_classes > 2 else 2.0
     return cost
+
+
+def read_cell_list(path: str) -> list[str]:
+    """Cell keys or run names from a file, one a line; blank lines and '#' comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise BenchError(f"--cells-from {path}: cannot read it ({reason})") from None
+    names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise BenchError(f"--cells-from {path}: lists no cell")
+    return names
+
+
+def only_cells(cells: list[Cell], wanted: list[str]) -> list[Cell]:
+    """The planned cells named in ``wanted`` (keys or run names), in plan order; a name that
+    is not a planned cell is an error naming it (a typo must not run nothing silently)."""
+    by_name = {c.key: c for c in cells} | {c.run_name: c for c in cells}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise BenchError(
+            f"cells: {', '.join(repr(u) for u in unknown[:3])}{more} not among this sweep's "
+            f"{len(cells)} planned cells (give keys or run names dataset/booster/strategy/rRfF)"
+        )
+    keys = {by_name[w].key for w in wanted}
+    return [c for c in cells if c.key in keys]
 
 
 def shard_of(cells: list[Cell], costs: dict[str, float], k: int, n: int) -> list[Cell]:

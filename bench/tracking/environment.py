@@ -35,18 +35,30 @@ def git_commit() -> str:
             text=True,
             timeout=5,
         ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
+        return out.stdout.strip() + (DIRTY_SUFFIX if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
+DIRTY_SUFFIX = "-dirty"
+
+
+def is_dirty(commit: str) -> bool:
+    """Whether a recorded commit says the working tree had uncommitted changes."""
+    return str(commit).endswith(DIRTY_SUFFIX)
+
+
 @functools.cache
-def environment_tags() -> dict[str, str]:
-    """Library versions, git commit and host: enough to say what produced a number."""
+def environment_tags(commit: str | None = None) -> dict[str, str]:
+    """Library versions, git commit and host: enough to say what produced a number.
+
+    ``commit``: the one the sweep's driver read when it started (the tree a worker imports
+    from can change while a sweep runs; the driver's reading is the sweep's provenance).
+    """
     import importlib
 
     tags = {
-        rs.TAG_GIT_COMMIT: git_commit(),
+        rs.TAG_GIT_COMMIT: commit or git_commit(),
         rs.TAG_HOST: socket.gethostname(),
         rs.TAG_VERSION_PREFIX + "python": platform.python_version(),
     }
