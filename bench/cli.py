@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bench import interrupts
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
 from bench.redaction import redact
@@ -185,6 +186,49 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
     exp.add_argument("--runs-dir", metavar="DIR", default="runs", help="local state directory")
     exp.add_argument("--out", metavar="DIR", required=True, help="export directory")
+    exp.add_argument(
+        "--results",
+        metavar="DIR",
+        help="take the cells from this export instead of a store (to merge or --replace)",
+    )
+    exp.add_argument(
+        "--replace",
+        action="store_true",
+        help="the cells taken now supersede the same cells in --out (a corrected re-run); "
+        "says how many had other results",
+    )
+    exp.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="export cells that ran from a working tree with uncommitted changes (refused by "
+        "default: published cells come from a commit)",
+    )
+
+    # --- verify ----------------------------------------------------------------------------
+    ver = sub.add_parser(
+        "verify",
+        help="re-run a sample of an export's cells and check they are bit-identical",
+        description="Re-run a random sample (or the named cells) of a published export with "
+        "today's code and environment, in a fresh store, and report per cell whether every "
+        "metric, best parameter and outer-test prediction is bit-identical (or equal up to "
+        "floating-point rounding, as on another CPU). Exit 0 unless a cell differs beyond "
+        "rounding.",
+    )
+    ver.add_argument("--results", metavar="DIR", required=True, help="the export to verify")
+    pick = ver.add_mutually_exclusive_group()
+    pick.add_argument(
+        "--sample", type=int, metavar="N", help="how many finished cells to draw (default: 20)"
+    )
+    pick.add_argument(
+        "--cells", nargs="+", metavar="KEY", help="these cells (keys or run names) instead"
+    )
+    ver.add_argument("--seed", type=int, metavar="S", help="seed of the sample (default: random)")
+    ver.add_argument("--workers", type=int, metavar="N", help="local worker processes")
+    ver.add_argument(
+        "--runs-dir", metavar="DIR", help="keep the re-run's store here (default: temporary)"
+    )
+    ver.add_argument("--out", metavar="FILE", help="also write the record (Markdown) here")
+    _add_catalogue_arg(ver)
 
     # --- ui --------------------------------------------------------------------------------
     ui = sub.add_parser("ui", help="the MLflow UI over the local store")
@@ -211,7 +255,7 @@ _RUN_SETTINGS = (
 def _run(args: argparse.Namespace) -> int:
     """Start the local workers first: they import while this process imports and plans."""
     from bench.config import build_config
-    from bench.sweep.executors.local import start_for
+    from bench.sweep.executors.local import close_started_pools, start_for
 
     overrides = {key: getattr(args, key) for key in _RUN_SETTINGS}
     if args.cells_from:
@@ -219,17 +263,29 @@ def _run(args: argparse.Namespace) -> int:
 
         overrides["cells"] = [*(args.cells or []), *read_cell_list(args.cells_from)]
     cfg = build_config(args.config, overrides)
-    pool = start_for(cfg)
     try:
+        pool = start_for(cfg)
         from bench.sweep.driver import run_sweep
-    except BaseException:
-        if pool is not None:
-            pool.close()
+    except BaseException:  # an interrupt while starting: no worker may wait on forever
+        close_started_pools()
         raise
     return run_sweep(cfg, pool=pool, quiet=args.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. SIGINT and SIGTERM are handled before anything starts (a sweep starts
+    its local workers early): either stops the command as Ctrl-C does, with exit 130."""
+    previous = interrupts.install()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        interrupts.restore(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # Before any booster loads OpenMP (workers inherit it): spinning OpenMP threads made
     # 2-thread training ~3x slower on a busy 2-core machine; passive waits cost nothing here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -257,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.export import export_command
 
             return export_command(args)
+        if args.command == "verify":
+            from bench.verify.command import verify_command
+
+            return verify_command(args)
         if args.command == "ui":
             from bench.ui import ui_command
 
@@ -267,8 +327,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as err:
         print(f"error: {redact(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     parser.error(f"unknown command {args.command!r}")
     return 2

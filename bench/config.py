@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -18,12 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.boosters import BOOSTERS
 from bench.errors import BenchError
 from bench.metrics import REFUSED_TARGETS, TARGETS
+from bench.redaction import redact
 from bench.strategies import DEFAULT_STRATEGIES, STRATEGIES
 from bench.yamlfile import read_yaml
 
 DEFAULT_TRIALS = 8
 DEFAULT_FOLDS = 3
 MAX_STARTUP_TRIALS = 10  # Optuna TPE's own default start-up
+MAX_SEED = 2**32 - 1  # what numpy (RandomState) and the boosters accept as a seed
+MAX_TRIALS = 10**6  # far beyond any budget a study can spend; a typo is caught before a run
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -41,6 +45,49 @@ def adaptive_startup_trials(trials: int) -> int:
     """Random start-up trials for a budget: half of it, at most 10 (TPE's default), at least 1
     (the library defaults). From 8 trials on, TPE proposes at least half."""
     return max(1, min(MAX_STARTUP_TRIALS, trials // 2))
+
+
+JOURNAL_SUFFIXES = (".journal", ".log")
+_SCHEME_ONLY = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:(?!//)")
+
+
+def check_storage(url: str) -> None:
+    """Refuse an Optuna storage a user cannot have meant, before anything is written: a
+    ``scheme://`` URL must name a database SQLAlchemy has a dialect for (a typo in a team's
+    PostgreSQL URL must not run on a local file), and anything else is a journal file path,
+    which must look like one (contain a ``/`` or end in .journal or .log), not a bare word."""
+    if "://" in url:
+        _check_database_url(url)
+        return
+    if _SCHEME_ONLY.match(url):
+        raise ValueError(
+            f"{redact(url)} looks like a database URL but has no '//' after the scheme"
+        )
+    if "/" not in url and not url.endswith(JOURNAL_SUFFIXES):
+        raise ValueError(
+            f"{url!r} is neither a database URL (postgresql://user@host/db, sqlite:///file.db) "
+            f"nor a journal file path (one containing '/' or ending in "
+            f"{' or '.join(JOURNAL_SUFFIXES)}, e.g. ./{url or 'optuna'}.journal)"
+        )
+
+
+def _check_database_url(url: str) -> None:
+    """SQLAlchemy's own parser and dialect registry decide what a database URL is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    scheme = url.split("://", 1)[0]
+    try:
+        make_url(url).get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(
+            f"unknown database scheme {scheme!r} in {redact(url)}; give a SQLAlchemy URL such "
+            "as postgresql://user@host/db or sqlite:///file.db, or a journal file path"
+        ) from None
+    except (ArgumentError, ValueError) as err:
+        raise ValueError(
+            f"{redact(url)} is not a valid database URL ({redact(str(err))})"
+        ) from None
 
 
 class _Strict(BaseModel):
@@ -105,13 +152,15 @@ class SweepConfig(_Strict):
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
     # a user's strategies given as module:Class or file.py:Class: registered name -> spec
     plugins: dict[str, str] = Field(default_factory=dict)
-    trials: int = Field(DEFAULT_TRIALS, ge=1, description="COMPLETE Optuna trials per cell")
+    trials: int = Field(
+        DEFAULT_TRIALS, ge=1, le=MAX_TRIALS, description="COMPLETE Optuna trials per cell"
+    )
     startup_trials: int | None = Field(
         None, ge=1, description="random start-up trials (default: adapts to the budget)"
     )
     folds: int = Field(DEFAULT_FOLDS, ge=2)
     repeats: int = Field(1, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # numpy's legacy seeding takes 32 bits
     target: str = "average_precision"
     threshold_objective: Literal["f1", "mcc"] = "f1"
     sampler: Literal["tpe", "random"] = "tpe"
@@ -154,6 +203,13 @@ class SweepConfig(_Strict):
             else:
                 names.append(entry)
         return {**data, "strategies": names, "plugins": specs}
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_storage(value)
+        return value
 
     @field_validator("shard")
     @classmethod
@@ -255,11 +311,11 @@ def config_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _format_error(err: ValidationError, source_of: Callable[[str], str]) -> str:
-    """One line per problem, each naming where the value came from (the command line or the
-    file) and the key."""
+def _format_error(errors: list[Any], source_of: Callable[[str], str]) -> str:
+    """One line per problem (pydantic's error dicts), each naming where the value came from
+    (the command line or the file) and the key."""
     lines = []
-    for e in err.errors():
+    for e in errors:
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         source = source_of(str(e["loc"][0]) if e["loc"] else "")
         if e["type"] == "extra_forbidden":
@@ -283,12 +339,16 @@ def read_sweep_yaml(path: str | Path) -> dict[str, Any]:
 
 def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfig:
     """Merge a sweep.yaml (if any) and CLI overrides (None means 'not given') into a config."""
-    data: dict[str, Any] = read_sweep_yaml(yaml_path) if yaml_path else {}
+    from_file: dict[str, Any] = read_sweep_yaml(yaml_path) if yaml_path else {}
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "datasets" in given and "suite" not in given:
-        data.pop("suite", None)
+    data = dict(from_file)
+    replaced = set(from_file) & set(given)
+    if "datasets" in given and "suite" not in given:  # --datasets replaces the file's suite
         data["suite"] = None
+        replaced |= {"suite"} & set(from_file)
     data.update(given)
+    if yaml_path:
+        _check_overridden(from_file, replaced, yaml_path)
 
     def source_of(key: str) -> str:
         return "command line" if key in given or not yaml_path else f"sweep config {yaml_path}"
@@ -296,4 +356,20 @@ def build_config(yaml_path: str | None, overrides: dict[str, Any]) -> SweepConfi
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
-        raise BenchError(_format_error(err, source_of)) from None
+        raise BenchError(_format_error(err.errors(), source_of)) from None
+
+
+def _check_overridden(from_file: dict[str, Any], replaced: set[str], yaml_path: str) -> None:
+    """The file's values that flags replaced are still checked, each on its own: an invalid
+    value in a sweep.yaml is an error whatever the command line says (combinations are
+    checked on the merged config only, so a valid value is never blamed for a flag)."""
+    if not replaced:
+        return
+    try:
+        SweepConfig.model_validate(from_file)
+    except ValidationError as err:
+        problems = [e for e in err.errors() if e["loc"] and str(e["loc"][0]) in replaced]
+        if problems:
+            raise BenchError(
+                _format_error(problems, lambda _key: f"sweep config {yaml_path}")
+            ) from None

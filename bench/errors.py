@@ -3,6 +3,14 @@ the one way an exception becomes a line of text."""
 
 from __future__ import annotations
 
+import re
+
+from bench.redaction import redact
+
+# SQLAlchemy appends "(Background on this error at: https://sqlalche.me/e/...)": a link, not
+# the error
+_SQLALCHEMY_LINK = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
 
 class BenchError(Exception):
     """A problem the user can fix (bad config, missing file, unknown name).
@@ -13,6 +21,7 @@ class BenchError(Exception):
 
 def one_line(err: BaseException, limit: int = 2000) -> str:
     """``Type: first line of the message``: what a progress line, a tag or a summary shows of
-    an error (the full traceback goes to the worker's log file)."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]
+    an error (the full traceback goes to the worker's log file), with any URI's credentials
+    masked (an error can quote the URL it failed on)."""
+    lines = _SQLALCHEMY_LINK.sub("", str(err)).strip().splitlines()
+    return redact(f"{type(err).__name__}: {lines[0] if lines else ''}")[:limit]

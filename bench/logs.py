@@ -35,7 +35,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class _OneLineFormatter(logging.Formatter):
+class _RedactingFormatter(logging.Formatter):
+    """The whole formatted record redacted, its traceback included (the filter above sees only
+    the message, and an exception's text can quote the URL it failed on)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _OneLineFormatter(_RedactingFormatter):
     """Console lines without tracebacks: those belong in the log file."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -85,7 +93,7 @@ def log_to_worker_file(log_dir: str | Path) -> Path:
         _file_handler.close()
     _file_handler = logging.FileHandler(path, encoding="utf-8", delay=False)
     _file_handler.setLevel(logging.INFO)
-    _file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    _file_handler.setFormatter(_RedactingFormatter(FILE_FORMAT))
     _file_handler.addFilter(RedactingFilter())
     logger.addHandler(_file_handler)
     if logger.level == logging.NOTSET or logger.level > logging.INFO:

@@ -49,6 +49,7 @@ TAG_FAMILY = "bench.family"
 TAG_SOURCE = "bench.source"
 TAG_GIT_COMMIT = "bench.git_commit"
 TAG_HOST = "bench.host"
+TAG_CPU = "bench.cpu"  # model, vector extensions, BLAS kernel: what moves last bits
 TAG_VERSION_PREFIX = "bench.version."  # + library name, e.g. bench.version.lightgbm
 TAG_STUDY = "bench.study"  # Optuna study name
 TAG_LOG_FILE = "bench.log_file"  # the worker log holding a failed cell's full traceback

@@ -37,12 +37,22 @@ STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 
 
+def canonical_host(host: str) -> str:
+    """An IPv4 address in any form the C library accepts (``127.1``, ``0x7f.1``) as the dotted
+    quad it means, so the loopback check and the server see the address that is bound;
+    anything else unchanged. (``ipaddress`` alone refuses the short forms.)"""
+    if host and not any(c.isspace() for c in host):  # inet_aton ignores text after a space
+        with contextlib.suppress(OSError):
+            return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+    return host
+
+
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(canonical_host(host).strip("[]")).is_loopback
     except ValueError:
         return False  # any other host name may resolve to a public interface
 
@@ -223,7 +233,7 @@ def _check_basic_auth(runs_dir: Path) -> dict[str, str]:
 
 def ui_command(args: Any) -> int:
     """Serve the MLflow UI over <runs_dir>/mlflow.db until Ctrl-C or SIGTERM."""
-    host: str = args.host
+    host = canonical_host(args.host)
     port: int = args.port
     runs_dir = Path(args.runs_dir)
     if not is_loopback(host) and not args.allow_remote:

@@ -46,6 +46,8 @@ def read_yaml(path: Path, what: str) -> Any:
         raise BenchError(f"{what} {path} does not exist") from None
     except OSError as err:
         raise BenchError(f"{what} {path}: cannot read it ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise BenchError(_not_utf8(path, what, err)) from None
     try:
         return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as err:
@@ -58,3 +60,14 @@ def read_yaml(path: Path, what: str) -> Any:
         raise BenchError(f"{where}: {problem}{context}") from None
     except yaml.YAMLError as err:
         raise BenchError(f"{what} {path}: malformed YAML: {err}") from None
+
+
+def _not_utf8(path: Path, what: str, err: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 sits, as a line and column a user can find."""
+    before = err.object[: err.start]
+    line = before.count(b"\n") + 1
+    column = err.start - (before.rfind(b"\n") + 1) + 1
+    return (
+        f"{what} {path}:{line}:{column}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); "
+        "save the file as UTF-8"
+    )

@@ -190,7 +190,7 @@ def optuna_cpu_per_cell(storage_url: str, runs: list, sample: int) -> float:
                     frozen = study.tell(trial, original.value)
                 else:
                     frozen = study.tell(trial, state=original.state)
-                studies.trial_record(frozen, name)
+                studies.trial_record(frozen, name, frozen.number)
             studies.counts(study)
             study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             _ = study.best_trial

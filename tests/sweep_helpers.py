@@ -92,3 +92,11 @@ def parents(runs: list) -> list:
 
 def children(runs: list) -> list:
     return [r for r in runs if r.data.tags.get(rs.ROLE) == rs.ROLE_TRIAL]
+
+
+def export_flags() -> list[str]:
+    """Flags for `bench export` of a test's own sweep: CI exports from a clean checkout, and a
+    developer's uncommitted edits must not fail the tests (their cells record a dirty tree)."""
+    from bench.tracking.environment import git_commit, is_dirty
+
+    return ["--allow-dirty"] if is_dirty(git_commit()) else []

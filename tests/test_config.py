@@ -76,3 +76,88 @@ def test_a_bad_command_line_value_is_blamed_on_the_command_line_not_the_file(tmp
     with pytest.raises(BenchError) as err:
         build_config(str(path), {"trials": 3})
     assert str(err.value).startswith(f"sweep config {path}: key 'folds'")
+
+
+# --- issue 24: bounds, storage URLs, and file values a flag overrides ----------------------
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("seed: -1\n", "key 'seed': Input should be greater than or equal to 0"),
+        ("seed: 99999999999999999999999999\n", "key 'seed': Input should be less than or equal"),
+        ("seed: 4294967296\n", "key 'seed': Input should be less than or equal to 4294967295"),
+        ("trials: 100000000000000000000000\n", "key 'trials': Input should be less than or equal"),
+        ("trials: 1000001\n", "key 'trials': Input should be less than or equal to 1000000"),
+    ],
+)
+def test_seed_and_trials_are_bounded(tmp_path, text, needle):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(BenchError) as err:
+        build_config(str(path), {})
+    assert str(err.value).startswith(f"sweep config {path}: ") and needle in str(err.value)
+
+
+def test_the_largest_seed_and_trials_are_accepted():
+    cfg = build_config(None, {"seed": 2**32 - 1, "trials": 10**6})
+    assert cfg.seed == 2**32 - 1 and cfg.trials == 10**6
+
+
+@pytest.mark.parametrize(
+    "text, flags",
+    [
+        ("trials: true\n", {"trials": 3}),
+        ("seed: -1\n", {"seed": 1}),
+        ("folds: 1\n", {"folds": 3}),
+        ("storage: notaurl\n", {"storage": "postgresql://u@h/db"}),
+        ("suite: [a, b]\n", {"datasets": ["pima"]}),
+    ],
+)
+def test_a_bad_file_value_is_refused_even_when_a_flag_overrides_it(tmp_path, text, flags):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    key = text.split(":", 1)[0]
+    with pytest.raises(BenchError) as err:
+        build_config(str(path), flags)
+    assert str(err.value).startswith(f"sweep config {path}: key '{key}'"), str(err.value)
+
+
+def test_a_file_value_valid_alone_is_not_blamed_for_a_flag_it_combines_with(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("trials: 4\nstartup_trials: 2\n")
+    cfg = build_config(str(path), {"trials": 20, "startup_trials": None})
+    assert cfg.trials == 20 and cfg.startup_trials == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:5432/db",
+        "postgresql+psycopg://u:p@h/db?sslmode=require",
+        "mysql+pymysql://u@h/db",
+        "sqlite:///runs/optuna.db",
+        "runs/optuna.journal",
+        "optuna.journal",
+        "optuna.log",
+        "./notes",
+        "/abs/path/to/journal",
+    ],
+)
+def test_storage_urls_and_journal_paths_a_user_means_are_accepted(url):
+    assert build_config(None, {"storage": url}).storage == url
+
+
+@pytest.mark.parametrize(
+    "url, needle",
+    [
+        ("notaurl", "neither a database URL"),
+        ("postgres://u@h/db", "unknown database scheme 'postgres'"),
+        ("postgresq://u@h/db", "unknown database scheme 'postgresq'"),
+        ("http://127.0.0.1:8080", "unknown database scheme 'http'"),
+        ("postgresql:/h/db", "has no '//'"),
+        ("", "neither a database URL"),
+    ],
+)
+def test_a_storage_that_is_neither_a_database_url_nor_a_journal_path_is_refused(url, needle):
+    with pytest.raises(BenchError) as err:
+        build_config(None, {"storage": url})
+    assert str(err.value).startswith("command line: key 'storage'") and needle in str(err.value)

@@ -11,13 +11,14 @@ import pytest
 
 from bench import runschema as rs
 from bench.cli import main
-from tests.sweep_helpers import REPO, all_runs, parents, run_cli, sweep_args
+from tests.sweep_helpers import REPO, all_runs, export_flags, parents, run_cli, sweep_args
 
 pytestmark = pytest.mark.integration
 
 PLUGIN = REPO / "examples" / "strategies" / "class_balanced.py"
 BASE = ["--suite", "smoke", "--boosters", "lightgbm", "--trials", "2", "--folds", "2"]
 BASE += ["--workers", "1"]  # in this process: no worker start-up
+EXPORT = export_flags()
 
 
 def _ok(out):
@@ -77,7 +78,7 @@ def _metrics(results_csv: Path) -> pd.DataFrame:
 
 def test_an_export_reports_exactly_as_mlflow_does(smoke_sweep, tmp_path, capsys):
     export = tmp_path / "export"
-    _ok(run_cli(["export", "--tracking-uri", smoke_sweep["uri"], "--out", str(export)]))
+    _ok(run_cli(["export", "--tracking-uri", smoke_sweep["uri"], "--out", str(export), *EXPORT]))
     cells = pd.read_parquet(export / "cells.parquet")
     predictions = pd.read_parquet(export / "predictions.parquet")
     assert len(cells) == len(parents(smoke_sweep["runs"]))
@@ -112,8 +113,10 @@ def test_shards_run_every_cell_once_and_their_merged_export_reports_as_one_run(
     assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))  # each cell once
     merged = tmp_path / "merged"
     for path in (one, two):
-        _run(["export", "--tracking-uri", _uri(path), "--out", str(merged)], capsys)
-    _run(["export", "--tracking-uri", _uri(one), "--out", str(merged)], capsys)  # again: no-op
+        _run(["export", "--tracking-uri", _uri(path), "--out", str(merged), *EXPORT], capsys)
+    _run(
+        ["export", "--tracking-uri", _uri(one), "--out", str(merged), *EXPORT], capsys
+    )  # again: no-op
     assert len(pd.read_parquet(merged / "cells.parquet")) == len(expected)
     sharded = _report(tmp_path, capsys, "sharded", "--results", str(merged))
     unsharded = _report(tmp_path, capsys, "unsharded", "--tracking-uri", _uri(whole))
@@ -123,20 +126,22 @@ def test_shards_run_every_cell_once_and_their_merged_export_reports_as_one_run(
     plugin = tmp_path / "plugin"
     _run(sweep_args(plugin, *BASE, "--strategies", f"{PLUGIN}:ClassBalanced"), capsys)
     plugin_export = tmp_path / "plugin_export"
-    _run(["export", "--tracking-uri", _uri(plugin), "--out", str(plugin_export)], capsys)
+    _run(["export", "--tracking-uri", _uri(plugin), "--out", str(plugin_export), *EXPORT], capsys)
     joined = _report(tmp_path, capsys, "joined", "--results", str(merged), str(plugin_export))
     table = pd.read_csv(joined / "results.csv")
     assert set(table["strategy"]) == {"ce", "focal", "class_balanced"}
     assert "class_balanced" in (joined / "report.md").read_text()
     # ... but not into an export of the other sweep, and another seed is another protocol.
-    code, err = _cli(["export", "--tracking-uri", _uri(plugin), "--out", str(merged)], capsys)
+    code, err = _cli(
+        ["export", "--tracking-uri", _uri(plugin), "--out", str(merged), *EXPORT], capsys
+    )
     assert code == 2 and "exports of different configurations do not merge" in err
     assert len(err.strip().splitlines()) == 1
     other_seed = tmp_path / "seed1"
     _run(sweep_args(other_seed, *BASE, "--strategies", "weighted", "--seed", "1",
                     "--trials", "1"), capsys)  # fmt: skip
     seed_export = tmp_path / "seed_export"
-    _run(["export", "--tracking-uri", _uri(other_seed), "--out", str(seed_export)], capsys)
+    _run(["export", "--tracking-uri", _uri(other_seed), "--out", str(seed_export), *EXPORT], capsys)
     code, err = _cli(["report", "--results", str(merged), str(seed_export)], capsys)
     assert code == 2 and "setting 'seed'" in err
 
@@ -146,3 +151,38 @@ def test_report_results_on_a_directory_without_an_export_says_what_it_expected(t
     assert out.returncode == 2
     assert "expected sweep.json, cells.parquet, predictions.parquet" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _synthetic_export(where: str, datasets: int, boosters, strategies, **kw):
+    from bench.export import Export
+    from tests.support.synthetic_results import synthetic_results
+
+    cells = synthetic_results(datasets, boosters=boosters, strategies=strategies, folds=3, **kw)
+    cells["cell_key"] = [f"{where}{i}" for i in range(len(cells))]
+    config = {"datasets": sorted(set(cells["dataset"])), "boosters": list(boosters),
+              "strategies": list(strategies), "folds": 3, "repeats": 1, "seed": 0, "trials": 2}  # fmt: skip
+    predictions = pd.DataFrame(columns=["dataset", "booster", "strategy", "cell_key"])
+    return Export(cells, predictions, {"name": where, "config": config, "skipped": []}, where)
+
+
+@pytest.mark.unit
+def test_a_one_booster_run_and_a_dataset_subset_join_without_phantom_cells(tmp_path):
+    """A one-booster run of a new strategy on 2 of the published 6 datasets joins on those 2:
+    nothing is expected of the pairs no export planned, and the report names what was left."""
+    from bench.export import join_exports, report_inputs
+    from bench.report import build_report
+
+    published = _synthetic_export("pub", 6, ("lightgbm", "xgboost"), ("ce", "focal"))
+    subset = _synthetic_export("new", 2, ("lightgbm",), ("smote",), seed=1)
+    joined = join_exports([published, subset])
+    assert joined.config["datasets"] == ["ds000", "ds001"]
+    assert set(joined.cells["dataset"]) == {"ds000", "ds001"}
+    assert joined.meta["joined"]["left_out"] == {"pub": ["ds002", "ds003", "ds004", "ds005"]}
+    results, info = report_inputs(joined)
+    paths = build_report(results, info, out_dir=tmp_path / "joined")
+    assert pd.read_csv(paths.missing_csv).empty  # no xgboost x smote "not run" cells
+    md = paths.markdown.read_text()
+    assert (
+        "on the 2 datasets they all ran; left out: ds002, ds003, ds004, ds005 (only in pub)" in md
+    )
+    assert "2 dataset x booster x strategy combination(s) were not planned" in md

@@ -50,3 +50,22 @@ def test_what_we_found_quotes_the_committed_report():
     assert "None: every expected cell has a FINISHED run with the metric." in report
     for link in re.findall(r"\]\((results/[^)]+)\)", section):
         assert (REPO / link).exists(), link
+
+
+def test_the_lock_pins_the_versions_every_cell_recorded():
+    """The published sweep carries its exact environment; the libraries each cell recorded
+    must be pinned there at the recorded version (one version per library across cells)."""
+    lock = (PUBLISHED / "requirements.lock").read_text().splitlines()
+    pinned = dict(line.split("==", 1) for line in lock if "==" in line and not line.startswith("#"))
+    pinned = {name.lower().replace("_", "-"): version for name, version in pinned.items()}
+    distribution = {"sklearn": "scikit-learn", "imblearn": "imbalanced-learn"}
+    cells = pd.read_parquet(PUBLISHED / "export" / "cells.parquet")
+    versions = [c for c in cells.columns if c.startswith("version.")]
+    assert len(versions) >= 10
+    for column in versions:
+        library = column.removeprefix("version.")
+        if library in ("python", "bench"):
+            continue
+        recorded = set(cells[column].astype(str))
+        assert len(recorded) == 1, (library, recorded)
+        assert pinned[distribution.get(library, library)] == recorded.pop(), library

@@ -22,7 +22,7 @@ import pytest
 
 from bench import runschema as rs
 from tests.support.servers import mlflow_server, postgres_database
-from tests.sweep_helpers import popen_cli, run_cli
+from tests.sweep_helpers import export_flags, popen_cli, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -242,7 +242,10 @@ def test_no_password_in_anything_a_sweep_and_a_report_write(remote_sweep, tmp_pa
     report = run_cli(["report", "--tracking-uri", uri, "--out", str(tmp_path / "report")], env=env)
     assert report.returncode == 0, report.stderr[-3000:]
     written["report console"] = report.stdout + report.stderr
-    export = run_cli(["export", "--tracking-uri", uri, "--out", str(tmp_path / "export")], env=env)
+    export = run_cli(
+        ["export", "--tracking-uri", uri, "--out", str(tmp_path / "export"), *export_flags()],
+        env=env,
+    )
     assert export.returncode == 0, export.stderr[-3000:]
     written["export console"] = export.stdout + export.stderr
     written.update(_files_text(root / "runs" / "logs"))  # the workers' log files

@@ -31,6 +31,7 @@ from bench.report import (
     stats,
     verdicts,
 )
+from bench.report.build import make_report
 from bench.report.frame import prepare
 from bench.report.model import Report
 from bench.report.render import to_markdown
@@ -131,6 +132,42 @@ def test_baseline_comparisons_win_tie_loss_wilcoxon_bayes(known):
             assert (res.wins, res.ties, res.losses) == (0, 12, 0) and res.p_rope > 0.99
 
 
+@pytest.mark.unit
+def test_bayesian_posteriors_do_not_depend_on_the_order_of_the_units():
+    """baycomp's answer moves with the order it is given the units in; bench's must not (the
+    published LightGBM smote verdict read 0.949 or 0.9505 with the families reordered)."""
+    from bench.report import stats
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0.5, 1.0, 41)
+    y = x - rng.normal(0.004, 0.01, 41)
+    first = stats.bayes_signed_rank(x, y, 0.01, nsamples=20000)
+    by_position = []
+    for _ in range(10):
+        order = rng.permutation(41)
+        assert stats.bayes_signed_rank(x[order], y[order], 0.01, nsamples=20000) == first
+        by_position.append(baycomp.SignedRankTest.probs(x[order], y[order], 0.01, nsamples=4000))
+    assert len({round(p[0], 6) for p in by_position}) > 1  # baycomp itself does move
+
+
+@pytest.mark.unit
+def test_a_verdict_within_monte_carlo_error_of_the_threshold_is_flagged():
+    from bench.report import stats
+    from bench.report.sections import Comparison, verdict
+
+    def said(p_better: float, nsamples: int = 200_000) -> str:
+        res = stats.PairResult(41, 20, 1, 20, 0.01, 0.01, 0.5, None, p_better,
+                               1 - p_better, 0.0, None)  # fmt: skip
+        c = Comparison("lightgbm", "smote", "ce", res, 1.0, None, 0, 0, 0.01, 0.001, nsamples)  # type: ignore[arg-type]
+        return verdict(c, "families")
+
+    assert stats.monte_carlo_error(0.95) == pytest.approx(np.sqrt(0.95 * 0.05 / 200_000))
+    assert said(0.9505).startswith("smote better with probability 0.951 (borderline")
+    assert said(0.949).startswith("inconclusive (borderline: 0.949")
+    assert "borderline" not in said(0.96) and "borderline" not in said(0.94)
+    assert "borderline" in said(0.96, nsamples=400)  # few samples: a wide error
+
+
 @pytest.fixture(scope="module")
 def noisy() -> pd.DataFrame:
     """16 datasets in 8 families of two, unshared noise, focal +0.03, weighted -0.004."""
@@ -160,12 +197,16 @@ def test_summary_numbers_equal_scipy_statsmodels_and_baycomp(noisy, tmp_path, un
             r = noisy[noisy.booster == c.booster]
             x = r[r.strategy == c.strategy].groupby("dataset")[AP].mean()
             y = r[r.strategy == "ce"].groupby("dataset")[AP].mean()
-        order = c.scores.values.index  # the posterior draws are matched to units by position
+        order = c.scores.values.index
         x, y = x.reindex(order).to_numpy(), y.reindex(order).to_numpy()
         assert len(x) == (8 if unit == "family" else 16) == c.n
         d = x - y
         wilcoxon = sps.wilcoxon(x, y, zero_method="zsplit").pvalue
-        bayes = baycomp.SignedRankTest.probs(x, y, 0.01, nsamples=4000, random_state=3)
+        # baycomp matches its draws to units by position; bench feeds them sorted by difference
+        by_diff = np.argsort(y - x, kind="stable")
+        bayes = baycomp.SignedRankTest.probs(
+            x[by_diff], y[by_diff], 0.01, nsamples=4000, random_state=3
+        )
         res = c.result
         assert (res.wins, res.losses) == (int((d > 0.001).sum()), int((d < -0.001).sum()))
         assert res.median_diff == pytest.approx(np.median(d), abs=1e-12)
@@ -424,7 +465,7 @@ def test_skipped_pairs_are_neither_missing_nor_failed(tmp_path):
     md = paths.markdown.read_text()
     assert (
         "= 30 expected cells" in md
-        and "3 dataset x booster x strategy combination(s) were skipped" in md
+        and "3 dataset x booster x strategy combination(s) were not planned" in md
     )
     assert "xgboost x focal on 3 dataset(s): no custom objective" in md
 
@@ -618,3 +659,53 @@ def test_html_renders_in_headless_chromium(small_report, tmp_path):
     assert "Verdict: focal better with probability 1.000" in page.text and "tier: " in page.text
     assert len(page.evaluated) == len(small_report.figures) == 8
     assert all(done and width > 0 for done, width in page.evaluated)
+
+
+@pytest.mark.unit
+def test_a_refit_defect_stands_out_in_the_inner_outer_diagnostic(tmp_path):
+    """One booster's outer test falls far below its inner validation on one dataset (the
+    published CatBoost refit defect's signature): the diagnostic lists exactly those groups,
+    with the gaps computed here."""
+    table = synthetic_results(8, strategies=("ce", "weighted"), folds=3, seed=4)
+    bad = (table["dataset"] == "ds003") & (table["booster"] == "catboost")
+    table.loc[bad, AP] = 0.3
+    report, _ = make_report(table, SweepInfo("t", config={"target": "average_precision"}),
+                            AP, FAST)  # fmt: skip
+    sec = next(s for s in report.sections if s.anchor == "inner-outer")
+    per_booster, flagged = [b for b in sec.blocks if hasattr(b, "rows")]
+    means = {r[0].text: float(r[2].text) for r in per_booster.rows}
+    done = table.assign(gap=table["inner_best_score"] - table[AP])
+    for booster, gap in done.groupby("booster")["gap"].mean().items():
+        assert means[booster] == pytest.approx(gap, abs=5e-5)
+    listed = [(r[0].text, r[1].text, r[2].text, float(r[5].text)) for r in flagged.rows]
+    expected = done[bad].groupby("strategy")["gap"].mean()
+    assert sorted(listed) == sorted(
+        ("ds003", s, "catboost", pytest.approx(g, abs=5e-4)) for s, g in expected.items()
+    )
+
+
+@pytest.mark.unit
+def test_the_threshold_effect_counts_gains_at_half_that_tuning_removes(tmp_path):
+    """A strategy planted +0.1 on every metric at 0.5 and equal to ce once tuned: the section
+    counts it ahead in every comparison at 0.5 and in none tuned, with the medians computed
+    here."""
+    from bench.report.thresholds import THRESHOLDED, threshold_section
+
+    table = synthetic_results(8, strategies=("ce", "weighted"), folds=3, seed=2)
+    at_half = [rs.TEST_PREFIX + m + rs.AT_HALF for m in THRESHOLDED]
+    table.loc[table["strategy"] == "weighted", at_half] += 0.1
+    prep = prepare(table, AP, {}, unit="dataset")
+    sec = threshold_section(prep, FAST)
+    headline = sec.blocks[0].text
+    assert "at 0.5, a strategy is ahead of ce by median in 15 of 15" in headline
+    assert "better with posterior probability >= 0.95 in 15" in headline
+    assert "tuned, a strategy is ahead of ce by median in 0 of 15" in headline
+    grid = sec.blocks[-1]
+    for row in grid.rows:
+        booster = row[0].text
+        rows = table[table["booster"] == booster]
+        for m, cell in zip(THRESHOLDED, row[2::2], strict=True):
+            col = rs.TEST_PREFIX + m + rs.AT_HALF
+            means = rows.groupby(["strategy", "dataset"])[col].mean()
+            expected = (means["weighted"] - means["ce"]).median()
+            assert float(cell.text) == pytest.approx(expected, abs=5e-4) and cell.bold

@@ -104,9 +104,11 @@ def sweep_runs(tracking: str, sweep: str) -> list:
 
 
 def logged_numbers(trials: list) -> list[int]:
-    """Trial numbers that deserve a child run: scored, pruned or failed by raising."""
+    """The child runs' trial numbers: the positions of the trials that deserve one (scored,
+    pruned or failed by raising) among themselves, so a trial a killed worker left behind and
+    the study reaped takes no number (issue 24)."""
     kept = (TrialState.COMPLETE, TrialState.PRUNED)
-    return sorted(t.number for t in trials if t.state in kept or "error" in t.user_attrs)
+    return list(range(sum(t.state in kept or "error" in t.user_attrs for t in trials)))
 
 
 def assert_exact_runs(tracking: str, sweep: str, studies: dict[str, list], trials: int) -> list:

@@ -7,6 +7,7 @@ ignored option.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -138,7 +139,7 @@ class SyntheticSpec(Entry):
         default=0, ge=0, description="4-level categorical columns binned from informative ones"
     )
     weights: list[float] = Field(min_length=2, description="class proportions, summing to 1")
-    class_sep: float = Field(default=1.0, gt=0)
+    class_sep: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     flip_y: float = Field(
         default=0.01, ge=0, lt=1, description="fraction of rows whose labels are shuffled"
     )
@@ -147,8 +148,10 @@ class SyntheticSpec(Entry):
 
     @model_validator(mode="after")
     def _consistent(self) -> SyntheticSpec:
-        if any(w <= 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-6:
-            raise ValueError(f"weights must be positive and sum to 1, got {self.weights}")
+        # `not w > 0`, not `w <= 0`: NaN fails every comparison, and [.nan, .inf] got through
+        finite = all(math.isfinite(w) for w in self.weights)
+        if not finite or not all(w > 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-6:
+            raise ValueError(f"weights must be finite, positive and sum to 1, got {self.weights}")
         used = self.n_informative + self.n_redundant + self.n_categorical
         if used > self.n_features:
             raise ValueError(

@@ -121,8 +121,14 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
 
 
 def join_exports(exports: list[Export]) -> Export:
-    """One comparison from several exports: the same protocol, other boosters or strategies
-    (a published reference plus a sweep of one new strategy, say)."""
+    """One comparison from several exports of one protocol: other boosters or strategies (a
+    published reference plus a sweep of one new strategy, say), on the datasets they share.
+
+    Every setting but the boosters, strategies and datasets must agree. The joined comparison
+    covers the datasets all exports ran (a re-run of 2 datasets joins on those 2; the report
+    says which were left out), and expects only the booster x strategy pairs some export
+    planned: a one-booster plugin run leaves no phantom "not run" cells for the others.
+    """
     first = exports[0]
     if len(exports) == 1:
         return first
@@ -133,9 +139,20 @@ def join_exports(exports: list[Export]) -> Export:
             raise BenchError(
                 f"--results {other.where} was run with another protocol than {first.where}: "
                 f"setting {differs!r} is {protocol(other.config).get(differs)!r} there and "
-                f"{base.get(differs)!r} here; only boosters and strategies may differ"
+                f"{base.get(differs)!r} here; only boosters, strategies and datasets may differ"
             )
+    datasets_of = [_datasets(e) for e in exports]
+    shared = [d for d in datasets_of[0] if all(d in ds for ds in datasets_of[1:])]
+    if not shared:
+        raise BenchError(
+            f"--results: {first.where} and the other exports share no dataset; nothing to compare"
+        )
+    left_out = {
+        e.where: [d for d in ds if d not in shared]
+        for e, ds in zip(exports, datasets_of, strict=True)
+    }
     cells = pd.concat([e.cells for e in exports], ignore_index=True, sort=False)
+    cells = cells[cells["dataset"].isin(shared)].reset_index(drop=True)
     duplicated = cells.duplicated(KEYS, keep=False) & (cells["status"] == rs.FINISHED)
     if duplicated.any():
         row = cells[duplicated].iloc[0]
@@ -147,16 +164,51 @@ def join_exports(exports: list[Export]) -> Export:
     config = dict(first.config)
     for key in ("boosters", "strategies"):
         config[key] = list(dict.fromkeys(v for e in exports for v in e.config.get(key, [])))
+    config["datasets"] = shared
     meta = {
         **first.meta,
         "name": " + ".join(str(e.meta.get("name")) for e in exports),
         "config": config,
         "config_hash": None,
         "command": "\n".join(str(e.meta.get("command")) for e in exports),
-        "skipped": [s for e in exports for s in e.meta.get("skipped", [])],
+        "skipped": _joined_skipped(exports, config, shared),
+        "joined": {"datasets": shared, "left_out": {w: d for w, d in left_out.items() if d}},
     }
     predictions = pd.concat([e.predictions for e in exports], ignore_index=True, sort=False)
+    predictions = predictions[predictions["dataset"].isin(shared)].reset_index(drop=True)
     return Export(cells, predictions, meta, ", ".join(e.where for e in exports))
+
+
+NOT_PLANNED = "no joined sweep planned this pair"
+
+
+def _datasets(export: Export) -> list[str]:
+    listed = [str(d) for d in export.config.get("datasets") or []]
+    return listed or list(dict.fromkeys(export.cells["dataset"].astype(str)))
+
+
+def _joined_skipped(
+    exports: list[Export], config: dict[str, Any], shared: list[str]
+) -> list[dict[str, Any]]:
+    """Each export's own planner skips on the shared datasets, plus every booster x strategy
+    pair of the joined grid that no export planned (expected nowhere, so never missing)."""
+    out = []
+    for e in exports:
+        for item in e.meta.get("skipped") or []:
+            kept = [d for d in item.get("datasets", []) if d in shared]
+            if kept:
+                out.append({**item, "datasets": kept})
+    planned = {
+        (b, s)
+        for e in exports
+        for b in e.config.get("boosters", [])
+        for s in e.config.get("strategies", [])
+    }
+    for b in config["boosters"]:
+        for s in config["strategies"]:
+            if (b, s) not in planned:
+                out.append({"booster": b, "strategy": s, "datasets": shared, "reason": NOT_PLANNED})
+    return out
 
 
 def report_inputs(export: Export, recompute: bool = False) -> tuple[pd.DataFrame, Any]:
@@ -174,6 +226,7 @@ def report_inputs(export: Export, recompute: bool = False) -> tuple[pd.DataFrame
         command=meta.get("command"),
         created=meta.get("created"),
         skipped=meta.get("skipped"),
+        joined=meta.get("joined"),
     )
     cells = export.cells.copy()
     if recompute:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 
-from . import sections, verdicts
+from . import diagnostics, sections, thresholds, verdicts
 from .frame import available_metrics, expected_grid, prepare, resolve_metric
 from .load import SweepInfo
 from .model import Report
@@ -87,6 +87,9 @@ def make_report(
     per_dataset = verdicts.dataset_verdicts(prep, settings)
     per_dataset_section = verdicts.section(prep, settings, per_dataset)
     few = verdicts.few_datasets(prep)  # then the per-dataset verdicts lead
+    target = str(info.config.get("target") or DEFAULT_METRIC)
+    inner_outer = diagnostics.inner_outer_section(results, target)
+    threshold_effect = thresholds.threshold_section(prep, settings)
     report.sections = [
         sections.summary_section(prep, settings, comps, budget, per_dataset),
         *([per_dataset_section] if few else []),
@@ -97,7 +100,9 @@ def make_report(
         sections.baseline_section(prep, settings, comps),
         sections.tier_section(prep, settings),
         sections.metrics_section(prep, settings),
+        *([threshold_effect] if threshold_effect is not None else []),
         sections.calibration_section(prep, settings),
+        *([inner_outer] if inner_outer is not None else []),
         sections.cost_section(prep, settings),
         sections.missing_section(prep),
         sections.reproducibility_section(results, info),

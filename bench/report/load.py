@@ -39,6 +39,7 @@ TAG_COLUMNS: dict[str, tuple[str, type]] = {
     "source": (rs.TAG_SOURCE, str),
     "git_commit": (rs.TAG_GIT_COMMIT, str),
     "host": (rs.TAG_HOST, str),
+    "cpu": (rs.TAG_CPU, str),
     "study": (rs.TAG_STUDY, str),
     "inner_kind": (rs.TAG_INNER_KIND, str),
 }
@@ -60,6 +61,8 @@ class SweepInfo:
     # booster x strategy pairs the planner skipped (never attempted): dicts with booster,
     # strategy, datasets, reason; None when the sweep did not record them
     skipped: list[dict[str, Any]] | None = None
+    # exports joined into one comparison: {"datasets": shared, "left_out": {export: [names]}}
+    joined: dict[str, Any] | None = None
 
 
 def _sweep_experiments(client: MlflowClient) -> list[Any]:

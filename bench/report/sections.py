@@ -82,6 +82,7 @@ class Comparison:
     failed_baseline: int
     rope: float
     tie: float
+    nsamples: int = stats.BAYES_SAMPLES  # posterior samples behind the probabilities
 
     @property
     def n(self) -> int:
@@ -126,6 +127,7 @@ def baseline_comparisons(
                     "failed_baseline": prep.failed_cells((b, st.baseline), us.datasets),
                     "rope": rope,
                     "tie": tie,
+                    "nsamples": st.nsamples,
                 }
             )
     adjusted = stats.holm([r["result"].wilcoxon_p if r["result"] else None for r in rows])
@@ -141,12 +143,30 @@ def verdict(c: Comparison, unit_plural: str) -> str:
     if res.p_x_better is None or res.p_rope is None or res.p_y_better is None:
         return f"too few {unit_plural} ({res.n_datasets}) for a test: no verdict"
     if res.p_x_better >= VERDICT_PROBABILITY:
-        return f"{c.strategy} better with probability {fmt(res.p_x_better)}"
-    if res.p_y_better >= VERDICT_PROBABILITY:
-        return f"{c.baseline} better with probability {fmt(res.p_y_better)}"
-    if res.p_rope >= VERDICT_PROBABILITY:
-        return f"practically equivalent (within ±{c.rope:g}) with probability {fmt(res.p_rope)}"
-    return "inconclusive"
+        said = f"{c.strategy} better with probability {fmt(res.p_x_better)}"
+    elif res.p_y_better >= VERDICT_PROBABILITY:
+        said = f"{c.baseline} better with probability {fmt(res.p_y_better)}"
+    elif res.p_rope >= VERDICT_PROBABILITY:
+        said = f"practically equivalent (within ±{c.rope:g}) with probability {fmt(res.p_rope)}"
+    else:
+        said = "inconclusive"
+    return said + _borderline_note(c)
+
+
+def _borderline_note(c: Comparison) -> str:
+    """Flags a verdict that Monte-Carlo error of the posterior alone could turn: the largest
+    of the three probabilities lies within a few standard errors of the threshold."""
+    res = c.result
+    if res is None or res.p_x_better is None:
+        return ""
+    top = max(res.p_x_better, res.p_rope or 0.0, res.p_y_better or 0.0)
+    if not stats.borderline(top, VERDICT_PROBABILITY, c.nsamples):
+        return ""
+    error = stats.monte_carlo_error(VERDICT_PROBABILITY, c.nsamples)
+    return (
+        f" (borderline: {fmt(top)} is within the posterior's Monte-Carlo error, ±{error:.4f} "
+        f"a standard error, of {VERDICT_PROBABILITY})"
+    )
 
 
 def _holm_phrase(c: Comparison, alpha: float) -> str:
@@ -489,11 +509,26 @@ def overview(prep: Prepared, info: SweepInfo, st: Settings, n_runs: int, budget:
         f"{expected - len(prep.missing)} with a FINISHED value of the metric, {failed_all} failed "
         f"({n_failed} scored as the class prior), {n_missing} not run or without a value."
     )
+    if info.joined:
+        left = info.joined.get("left_out") or {}
+        sec.note(
+            f"Joined from several exports on the {len(info.joined.get('datasets', []))} datasets "
+            "they all ran"
+            + (
+                "; left out: "
+                + "; ".join(
+                    f"{', '.join(names)} (only in {where})" for where, names in left.items()
+                )
+                if left
+                else ""
+            )
+            + "."
+        )
     if prep.skipped:
         sec.note(
-            f"{len(prep.skipped)} dataset x booster x strategy combination(s) were skipped by the "
-            "planner (the booster cannot run the strategy): never attempted, so neither missing "
-            "nor failed; see the configuration."
+            f"{len(prep.skipped)} dataset x booster x strategy combination(s) were not planned "
+            "(the booster cannot run the strategy, or no joined sweep planned the pair): never "
+            "attempted, so neither missing nor failed; see the configuration."
         )
     sec.say(
         f"Unit of analysis: **{prep.unit}** ({prep.unit_phrase(prep.datasets)}). "
@@ -538,7 +573,12 @@ def overview(prep: Prepared, info: SweepInfo, st: Settings, n_runs: int, budget:
         "post-hoc: pairwise Wilcoxon signed-rank tests (zero differences split) with Holm's "
         f"correction, drawn as critical-difference diagrams at alpha = {st.alpha}. Win/tie/loss "
         "counts a difference within the tie width as a tie. Bayesian signed-rank test "
-        f"(baycomp's model, prior 0.5, {st.nsamples} posterior samples, seed {st.seed}) with a "
+        f"(baycomp's model, prior 0.5, {st.nsamples:,} posterior samples, seed {st.seed}, the "
+        "units in the order of their differences so that the answer does not depend on the "
+        "order they come in; Monte-Carlo standard error "
+        f"{stats.monte_carlo_error(VERDICT_PROBABILITY, st.nsamples):.4f} at P = "
+        f"{VERDICT_PROBABILITY}, and a verdict within {stats.BORDERLINE_ERRORS:g} standard "
+        "errors of it is marked borderline) with a "
         "region of practical equivalence (ROPE). Evidence thresholds: no Friedman or Bayesian "
         f"test from fewer than {MIN_UNITS} units and no Wilcoxon test from fewer than "
         f"{stats.MIN_DATASETS_WILCOXON} (shown as '{TOO_FEW}'). {failures}"
@@ -972,7 +1012,11 @@ def reproducibility_section(df: pd.DataFrame, info: SweepInfo) -> Section:
     facts.add("git commit", value_counts_text(df["git_commit"]) if "git_commit" in df else DASH)
     facts.add("hosts", value_counts_text(df["host"]) if "host" in df else DASH)
     facts.add(
-        "skipped by the planner",
+        "CPU (decides last bits)",
+        value_counts_text(df["cpu"].fillna("not recorded")) if "cpu" in df else "not recorded",
+    )
+    facts.add(
+        "not planned",
         "not recorded"
         if info.skipped is None
         else "; ".join(
@@ -983,6 +1027,20 @@ def reproducibility_section(df: pd.DataFrame, info: SweepInfo) -> Section:
         or "none",
     )
     sec.blocks.append(facts)
+    if "git_commit" in df:
+        dirty = df["git_commit"].astype(str).str.endswith("-dirty")
+        if dirty.any():
+            sec.note(
+                f"{int(dirty.sum())} of {len(df)} cells ran from a working tree with uncommitted "
+                "changes (commits ending in -dirty): no checkout reproduces them for certain."
+            )
+        else:
+            commits = df["git_commit"].astype(str).nunique()
+            sec.say(
+                f"Every cell ran from a committed tree ({commits} commit(s)); `python -m bench "
+                "verify --results DIR --sample N` re-runs a sample of an export and checks it "
+                "bit for bit."
+            )
     versions = versions_table(df)
     versions.caption = "Library versions recorded by the cell runs."
     if versions.rows:

@@ -11,6 +11,8 @@ from bench import runschema as rs
 from bench.errors import BenchError
 from bench.strategies import BASELINE
 
+from .stats import BAYES_SAMPLES
+
 UNITS = ("family", "dataset")
 FAILURES = ("prior", "exclude")
 
@@ -69,7 +71,7 @@ class Settings:
     baseline: str = BASELINE  # every other strategy is compared with it
     failures: str = "prior"  # failed cells scored as the class prior, or excluded
     alpha: float = 0.05
-    nsamples: int = 50000  # posterior samples of the Bayesian signed-rank test
+    nsamples: int = BAYES_SAMPLES  # posterior samples of the Bayesian signed-rank test
     seed: int = 0
     rope: Mapping[str, float] = field(default_factory=dict)  # overrides, by metric base name
     tie: Mapping[str, float] = field(default_factory=dict)

@@ -105,7 +105,7 @@ class CellRun:
         wall0 = time.perf_counter()
         self.ds = get_dataset(self.ctx.catalogue_path, cell.dataset)
         self.inner_kind = inner_scheme(cfg, self.ds.meta.minority_count)
-        study_name = f"{self.ctx.sweep}/{cell.key}"
+        study_name = studies.study_name(self.ctx.sweep, cell.key)
         self.parent_id, state = self.tracker.start_cell(
             self.ctx.experiment_id, cell.key, cell.run_name, self._tags(study_name)
         )
@@ -134,9 +134,7 @@ class CellRun:
         )
         self.study = studies.open_study(studies.open_storage(self.ctx.storage_url), study_name)
         studies.reap_stale(self.study)
-        records = [
-            studies.trial_record(t, cell.run_name) for t in studies.logged_trials(self.study)
-        ]
+        records = studies.trial_records(self.study, cell.run_name)
         self.tracker.reconcile_trials(
             self.ctx.experiment_id, self.parent_id, records, new_parent=state == "new"
         )
@@ -308,10 +306,11 @@ class CellRun:
                 frozen = study.tell(trial, outcome.score)
                 self.cache[trial.number] = outcome
             self.trials_run += 1
+            number = studies.logical_number(study, frozen)
             self.tracker.log_trial(
                 self.ctx.experiment_id,
                 self.parent_id,
-                studies.trial_record(frozen, self.cell.run_name),
+                studies.trial_record(frozen, self.cell.run_name, number),
             )
             if self.on_trial is not None:
                 self.on_trial(self.cell, self.trials_run)
@@ -387,8 +386,9 @@ class CellRun:
             }
         )
         cell, target = self.cell, self.cfg.target
+        best_number = studies.logical_number(self.study, best)  # as an uninterrupted study's
         outcome = CellOutcome(
-            params={**best.params, rs.P_REFIT_ROUNDS: scored.rounds, rs.P_BEST_TRIAL: best.number},
+            params={**best.params, rs.P_REFIT_ROUNDS: scored.rounds, rs.P_BEST_TRIAL: best_number},
             metrics=metrics,
             predictions_csv=_predictions_csv(scored.test_rows, scored.y_test, scored.proba),
             datasets=self._dataset_refs(),

@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from bench import interrupts
 from bench import runschema as rs
 from bench.config import SweepConfig
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
+from bench.locks import claim
 from bench.paths import sweep_log_dir
 from bench.redaction import redact
 from bench.sweep import studies
@@ -33,7 +34,11 @@ from bench.sweep.progress import SweepProgress, print_summary
 from bench.tracking.client import Tracker, TrackingError
 from bench.tracking.environment import git_commit, is_dirty
 from bench.tracking.stores import configure_process, use_wal_journal
-from bench.tracking.uris import artifact_location, resolve_tracking_uri
+from bench.tracking.uris import (
+    artifact_location,
+    refuse_read_only_store,
+    resolve_tracking_uri,
+)
 
 if TYPE_CHECKING:
     from bench.sweep.executors.local import LocalPool
@@ -59,13 +64,14 @@ def run_sweep(
     ``pool``: local workers the caller started early (``start_for``) so their imports
     overlapped its own; started here otherwise. It is closed here either way.
     """
-    configure_process()
-    pool = pool or start_for(cfg)
-    try:
-        return _run_sweep(cfg, console, pool, quiet)
-    finally:
-        if pool is not None:
-            pool.close()  # after an error; a no-op after the executor's close
+    with _interrupts_as_keyboard_interrupt():  # before anything starts
+        try:
+            configure_process()
+            pool = pool or start_for(cfg)
+            return _run_sweep(cfg, console, pool, quiet)
+        finally:
+            if pool is not None:
+                pool.close()  # after an error; a no-op after the executor's close
 
 
 def _run_sweep(
@@ -81,6 +87,7 @@ def _run_sweep(
     storage_url = cfg.storage or studies.default_storage_url(runs_dir)
     # The Optuna storage first: a bad --storage is refused before MLflow holds anything.
     studies.open_storage(storage_url)
+    refuse_read_only_store(tracking_uri)
     tracker = Tracker(tracking_uri)
     # Creating the experiment also creates a new store's schema, once, before any worker.
     experiment_id = tracker.ensure_experiment(
@@ -142,7 +149,7 @@ def _run_sweep(
             tracker.check_store()  # the store deleted or replaced: stop now, not at the end
 
     try:
-        with progress, _interrupts_as_keyboard_interrupt():
+        with progress:
             results = executor.run(todo, ctx, on_event)
             # The one retry loop: cells another process holds are asked for again until that
             # process finishes them (they are then skipped) or lets them go (then run here).
@@ -157,9 +164,9 @@ def _run_sweep(
         if err.kept:
             progress.error("finished cells are kept; re-run the same command to resume")
         return 3
-    except KeyboardInterrupt:
-        executor.close()  # the workers stop mid-cell; their claims die with them
-        killed = tracker.kill_running(experiment_id, list(progress.running))
+    except KeyboardInterrupt:  # later signals are ignored now: this clean-up runs to the end
+        executor.close()  # the workers are stopped and gone: nothing of theirs is written now
+        killed = mark_interrupted(tracker, ctx, {c.key for c in todo})
         progress.error(
             f"interrupted: {killed} run(s) of the cells in progress marked KILLED; finished "
             "cells are kept; re-run the same command to resume"
@@ -174,19 +181,67 @@ def _run_sweep(
 
 @contextlib.contextmanager
 def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM (a batch scheduler, ``kill``) stops the sweep as Ctrl-C does. SIGINT is installed
-    explicitly too: a shell starts background jobs with SIGINT ignored, and ``kill -INT`` must
-    still stop the sweep cleanly."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    """SIGTERM (a batch scheduler, ``kill``) stops the sweep as Ctrl-C does, and later signals
+    do not cut short the clean-up (see ``bench.interrupts``); the caller's handlers are back
+    afterwards. ``python -m bench`` installed the same handlers before it started anything;
+    this is for a sweep started from Python."""
+    previous = interrupts.install()
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        interrupts.restore(previous)
+
+
+CLAIM_RELEASE_S = 2.0  # a stopped worker's PostgreSQL claim ends when the server notices
+
+
+def mark_interrupted(tracker: Tracker, ctx: CellContext, cells: Collection[str]) -> int:
+    """After an interrupt, with this sweep's workers stopped: mark KILLED every RUNNING parent
+    run of the ``cells`` this process was running that no process claims any more, and its
+    unfinished child runs.
+
+    Asking the claims, not the cells this process heard had started, is what makes a parent
+    created by a worker just before it was stopped (its start event still in the queue) marked
+    too, while a cell another live sweep process holds is left alone. Returns how many runs
+    were marked."""
+    marked = 0
+    pending = [
+        run
+        for run in tracker.running_parents(ctx.experiment_id)
+        if run.data.tags.get(rs.TAG_CELL_KEY) in cells
+    ]
+    deadline = time.monotonic() + CLAIM_RELEASE_S
+    while pending:
+        held = []
+        for run in pending:
+            with claim(ctx.storage_url, run.data.tags[rs.TAG_CELL_KEY]) as mine:
+                if mine:
+                    marked += _kill_orphan(tracker, ctx, run)
+                else:
+                    held.append(run)
+        if not held or time.monotonic() > deadline:
+            break
+        pending = held
+        time.sleep(0.1)
+    return marked
+
+
+def _kill_orphan(tracker: Tracker, ctx: CellContext, parent: Any) -> int:
+    """One unclaimed cell: its child runs made to match its study first (a trial Optuna holds
+    as finished keeps a finished run, one a stopped worker had not written yet is written),
+    then whatever is still RUNNING marked KILLED."""
+    key = parent.data.tags.get(rs.TAG_CELL_KEY, "")
+    name = parent.info.run_name or key
+    try:
+        records = studies.trial_records(
+            studies.existing_study(ctx.storage_url, studies.study_name(ctx.sweep, key)), name
+        )
+    except Exception as err:  # the storage is unreachable: kill-mark without the study
+        log.warning("cell %s: study not read (%s); runs marked KILLED", name, one_line(err))
+        records = None
+    if records is not None:
+        tracker.reconcile_trials(ctx.experiment_id, parent.info.run_id, records)
+    return tracker.kill_run_tree(ctx.experiment_id, parent.info.run_id)
 
 
 def _header(plan: SweepPlan, todo: list, workers: int, threads: int, tracking_uri: str) -> str:

@@ -93,6 +93,20 @@ def make_sampler(kind: str, seed: int, n_startup: int) -> optuna.samplers.BaseSa
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
 
 
+def study_name(sweep: str, cell_key: str) -> str:
+    """The Optuna study of one cell of a sweep."""
+    return f"{sweep}/{cell_key}"
+
+
+def existing_study(storage_url: str, name: str) -> optuna.Study | None:
+    """The study if it exists, without creating it (None otherwise): for readers, such as the
+    clean-up after an interrupt, that must not leave an empty study behind."""
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    except KeyError:
+        return None
+
+
 def open_study(storage: BaseStorage, name: str) -> optuna.Study:
     """The cell's study (created on first use). Its sampler is set anew before every trial
     (``ask``), so nothing about the sampler is stored or replayed."""
@@ -167,13 +181,28 @@ def counts(study: optuna.Study) -> tuple[int, int]:
 
 
 def logged_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that deserve a child run: scored, pruned, or failed by raising."""
+    """Trials that deserve a child run: scored, pruned, or failed by raising. Their positions
+    in this list are their *logical* numbers (see ``logical_index``)."""
     return [
         t
         for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
         or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
     ]
+
+
+def logical_number(study: optuna.Study, trial: FrozenTrial) -> int:
+    """A trial's position among the trials that count: what Optuna's ``number`` would be had
+    no killed process left a trial behind (a reaped trial takes a number of its own), so a
+    resumed study names its trials, and its best trial, as an uninterrupted one does."""
+    numbers = [t.number for t in logged_trials(study)]
+    return numbers.index(trial.number) if trial.number in numbers else trial.number
+
+
+def trial_records(study: optuna.Study | None, run_name: str) -> list[TrialRecord]:
+    """The child runs a cell's study calls for, numbered logically."""
+    trials = logged_trials(study) if study is not None else []
+    return [trial_record(t, run_name, number) for number, t in enumerate(trials)]
 
 
 def last_error(study: optuna.Study) -> str:
@@ -189,8 +218,9 @@ def _ms(dt: Any) -> int | None:
     return int(dt.timestamp() * 1000) if dt is not None else None
 
 
-def trial_record(trial: FrozenTrial, run_name: str) -> TrialRecord:
-    """What the trial's MLflow child run holds, derived from the study alone."""
+def trial_record(trial: FrozenTrial, run_name: str, number: int) -> TrialRecord:
+    """What the trial's MLflow child run holds, derived from the study alone; ``number`` is the
+    trial's logical number (``logical_number``)."""
     attrs = trial.user_attrs
     tags = {rs.TAG_ERROR: str(attrs[ERROR_ATTR])[:5000]} if ERROR_ATTR in attrs else {}
     tags.update(
@@ -201,9 +231,9 @@ def trial_record(trial: FrozenTrial, run_name: str) -> TrialRecord:
         }
     )
     return TrialRecord(
-        number=trial.number,
+        number=number,
         state=trial.state.name,
-        run_name=f"{run_name}/t{trial.number}",
+        run_name=f"{run_name}/t{number}",
         params=dict(trial.params),
         metrics={k: float(attrs[k]) for k in rs.TRIAL_METRICS if k in attrs},
         tags=tags,

@@ -93,6 +93,16 @@ def _run_status(record: TrialRecord) -> str:
     return "FINISHED" if record.state in ("COMPLETE", "PRUNED") else "FAILED"
 
 
+def _matches(run: Any, record: TrialRecord | None) -> bool:
+    """Whether a child run is its trial's: it ended as the trial did (one left RUNNING, or
+    marked KILLED by an interrupt while it was being written, is written again) and started
+    when the trial did (a run numbered by an older numbering that counted a reaped trial is
+    another trial's)."""
+    if record is None or _run_status(record) != run.info.status:
+        return False
+    return record.start_ms is None or run.info.start_time == record.start_ms
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -181,6 +191,13 @@ class Tracker:
             m, metrics = metrics[:1000], metrics[1000:]
             self._call("logging a batch", self.client.log_batch, run_id, m, p, t)
 
+    def _delete(self, run: Any, what: str) -> None:
+        """Soft-delete a run, ending it first if it is RUNNING: a deleted run keeps its status,
+        and one left RUNNING would count as in progress for good to whoever reads the store."""
+        if run.info.status == "RUNNING":
+            self._call(what, self.client.set_terminated, run.info.run_id, "KILLED")
+        self._call(what, self.client.delete_run, run.info.run_id)
+
     def search(self, experiment_id: str, filter_string: str) -> list:
         runs, token = [], None
         while True:
@@ -253,30 +270,26 @@ class Tracker:
             best[key] = keep
             if delete_duplicates:
                 for extra in extras:
-                    self._call(
-                        "deleting a duplicate run", self.client.delete_run, extra.info.run_id
-                    )
+                    self._delete(extra, "deleting a duplicate run")
         return best
 
-    def kill_running(self, experiment_id: str, cell_keys: list[str]) -> int:
-        """Mark the RUNNING parent runs of these cells, and their RUNNING child runs, KILLED
-        (an interrupted sweep; a resumed one reopens the parents and reconciles the children).
-        Runs of cells other processes hold are left alone. Returns how many were marked."""
+    def running_parents(self, experiment_id: str) -> list:
+        """The sweep's parent runs still RUNNING (cells in progress, or left by a stopped
+        process)."""
+        return self.search(
+            experiment_id,
+            f"tags.`{rs.ROLE}` = '{rs.ROLE_CELL}' and attributes.status = 'RUNNING'",
+        )
+
+    def kill_run_tree(self, experiment_id: str, parent_id: str) -> int:
+        """Mark a parent run and its RUNNING child runs KILLED (an interrupted cell; a resumed
+        sweep reopens the parent and reconciles the children). Returns how many were marked."""
         self.flush_quietly()
-        marked = 0
-        for key in cell_keys:
-            for run in self.search(experiment_id, f"tags.`{rs.TAG_CELL_KEY}` = '{key}'"):
-                if run.info.status != "RUNNING":
-                    continue
-                children = self.search(
-                    experiment_id, f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run.info.run_id}'"
-                )
-                for child in [*children, run]:
-                    if child.info.status == "RUNNING":
-                        self._call("marking a run killed", self.client.set_terminated,
-                                   child.info.run_id, "KILLED")  # fmt: skip
-                        marked += 1
-        return marked
+        children = self.search(experiment_id, f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_id}'")
+        running = [c.info.run_id for c in children if c.info.status == "RUNNING"]
+        for run_id in [*running, parent_id]:
+            self._call("marking a run killed", self.client.set_terminated, run_id, "KILLED")
+        return len(running) + 1
 
     def flush_quietly(self) -> None:
         """Wait for queued child runs, ignoring a writer error (already being reported)."""
@@ -294,7 +307,7 @@ class Tracker:
         if parents:
             run, extras = rs.preferred_parent(parents)
             for extra in extras:
-                self._call("deleting a duplicate run", self.client.delete_run, extra.info.run_id)
+                self._delete(extra, "deleting a duplicate run")
             if run.info.status == "FINISHED":
                 return run.info.run_id, "finished"
             self._call("reopening a run", self.client.update_run, run.info.run_id, "RUNNING")
@@ -427,11 +440,8 @@ class Tracker:
         deleted = 0
         for run in sorted(children, key=lambda r: r.info.start_time or 0):
             number = int(run.data.tags.get(rs.TAG_TRIAL_NUMBER, -1))
-            # a child counts only when it ended as its trial did: one left RUNNING, or marked
-            # KILLED by an interrupt while it was being written, is written again
-            complete = number in wanted and _run_status(wanted[number]) == run.info.status
-            if not complete or number in seen:
-                self._call("deleting a stale run", self.client.delete_run, run.info.run_id)
+            if not _matches(run, wanted.get(number)) or number in seen:
+                self._delete(run, "deleting a stale run")
                 deleted += 1
                 continue
             seen.add(number)

@@ -49,6 +49,36 @@ def is_dirty(commit: str) -> bool:
 
 
 @functools.cache
+def cpu_description() -> str:
+    """The CPU as far as it decides the last bits of a result: model, the vector extensions
+    numerical code dispatches on, and the BLAS kernel OpenBLAS chose for it. Two machines that
+    agree here compute bit-identical numbers from the same code; others may differ by rounding.
+    """
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    simd = [f for f in ("avx512f", "avx2", "fma", "avx") if f in flags]
+    blas = ""
+    try:
+        import numpy  # noqa: F401  # loads OpenBLAS, so that threadpoolctl can see it
+        import threadpoolctl
+
+        kernels = {i.get("architecture") for i in threadpoolctl.threadpool_info()} - {None}
+        blas = f"; BLAS kernel {', '.join(sorted(kernels))}" if kernels else ""
+    except Exception:  # threadpoolctl missing or a library it cannot inspect: say less
+        pass
+    return f"{model}; {' '.join(simd) or 'no AVX'}{blas}"
+
+
+@functools.cache
 def environment_tags(commit: str | None = None) -> dict[str, str]:
     """Library versions, git commit and host: enough to say what produced a number.
 
@@ -60,6 +90,7 @@ def environment_tags(commit: str | None = None) -> dict[str, str]:
     tags = {
         rs.TAG_GIT_COMMIT: commit or git_commit(),
         rs.TAG_HOST: socket.gethostname(),
+        rs.TAG_CPU: cpu_description(),
         rs.TAG_VERSION_PREFIX + "python": platform.python_version(),
     }
     for name in RECORDED_LIBRARIES:

@@ -8,6 +8,7 @@ worker at start-up.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -33,6 +34,8 @@ PROCESS_ENVIRONMENT = (
     ("MLFLOW_DISABLE_TELEMETRY", "true"),
 )
 
+MLFLOW_DB_LOGGER = "mlflow.store.db.utils"
+
 _configured = False
 
 
@@ -54,6 +57,10 @@ def configure_process() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     event.listen(Engine, "connect", _sqlite_commit_without_fsync)
+    # MLflow logs a database error it caught (a full disk, a locked store) with a traceback and
+    # SQLAlchemy's "Background on this error" link, then raises it; bench reports the raised
+    # error in one line (bench.tracking.errors), so on the console that record only repeats it.
+    logging.getLogger(MLFLOW_DB_LOGGER).setLevel(logging.CRITICAL)
 
 
 def _sqlite_commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:

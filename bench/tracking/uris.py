@@ -35,16 +35,25 @@ def require_existing_store(tracking_uri: str) -> str:
                 f"no MLflow store at {path} (tracking URI {redact(tracking_uri)}): no sweep has "
                 "been run yet; run `python -m bench run` first or pass --tracking-uri"
             )
-        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-            from bench.tracking.errors import TrackingError
-
-            raise TrackingError(
-                f"MLflow at {redact(tracking_uri)} cannot be opened: the store or its directory "
-                "is read-only, and MLflow writes to a SQLite store even to read it; copy the "
-                "store to a writable directory (with its -wal and -shm files) and point "
-                "--tracking-uri at the copy"
-            )
+        refuse_read_only_store(tracking_uri)
     return tracking_uri
+
+
+def refuse_read_only_store(tracking_uri: str) -> None:
+    """An existing local store that cannot be written is one line (exit 3) for every command,
+    readers and sweeps alike, instead of whichever OSError MLflow or a lock file meets first."""
+    if not tracking_uri.startswith(SQLITE_PREFIX) or ":memory:" in tracking_uri:
+        return
+    path = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        from bench.tracking.errors import TrackingError
+
+        raise TrackingError(
+            f"MLflow at {redact(tracking_uri)} cannot be opened: the store or its directory "
+            "is read-only, and MLflow writes to a SQLite store even to read it; copy the "
+            "store to a writable directory (with its -wal and -shm files) and point "
+            "--tracking-uri at the copy"
+        )
 
 
 def is_remote(tracking_uri: str) -> bool:

@@ -95,22 +95,39 @@ def start_for(cfg: SweepConfig) -> LocalPool | None:
     return LocalPool(workers, resolve_tracking_uri(cfg.tracking_uri, cfg.runs_dir), cfg.boosters)
 
 
+_started_pools: list[LocalPool] = []  # not closed yet: see close_started_pools
+KILL_WAIT_S = 10.0  # for a killed worker to be gone (its claims released, its writes over)
+
+
+def close_started_pools() -> None:
+    """Close every pool this process started and has not closed: an interrupt while one was
+    being started or handed over leaves no reference to it, and its workers, waiting for a
+    store that will never be ready, would keep the interpreter from exiting."""
+    for pool in list(_started_pools):
+        pool.close()
+
+
 class LocalPool:
     """``workers`` spawned processes that run cells; see the module docstring."""
 
     def __init__(self, workers: int, tracking_uri: str, boosters: Sequence[str]) -> None:
+        _started_pools.append(self)
         context = mp.get_context("spawn")
         self.workers = workers
         self._events = context.Queue()
         self._store_ready = context.Event()
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(self._events, tracking_uri, tuple(boosters), self._store_ready),
-        )
-        for _ in range(workers):  # the pool spawns a worker per task it cannot place
-            self._pool.submit(_started)
+        try:
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(self._events, tracking_uri, tuple(boosters), self._store_ready),
+            )
+            for _ in range(workers):  # the pool spawns a worker per task it cannot place
+                self._pool.submit(_started)
+        except BaseException:  # an interrupt while spawning: no half-started pool is left
+            self.close()
+            raise
 
     def store_ready(self) -> None:
         """The store's schema and journal mode are final: workers may open it."""
@@ -144,7 +161,21 @@ class LocalPool:
         error or Ctrl-C (mid-cell: the cell resumes next time), or once the sweep is done (each
         worker flushed its writes before returning its last cell, and a clean exit costs the
         sweep another ~0.5 s). A pool whose store never became ready is always killed."""
-        if kill or not self._store_ready.is_set():  # else they would wait for it forever
-            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+        if self in _started_pools:
+            _started_pools.remove(self)
+        pool = getattr(self, "_pool", None)
+        if pool is None:  # interrupted before the executor existed
+            return
+        manager = getattr(pool, "_executor_manager_thread", None)
+        killed = kill or not self._store_ready.is_set()  # else they would wait for it forever
+        if killed:
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            for proc in processes:
                 proc.kill()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:  # gone before anyone marks the cells they were running
+                proc.join(KILL_WAIT_S)
+        pool.shutdown(wait=False, cancel_futures=True)
+        if killed and manager is not None:
+            # Its end closes the pool's wake-up pipe; at exit, Python 3.11 writes to that pipe
+            # without the lock and, racing a manager still ending, printed "Bad file descriptor".
+            manager.join(KILL_WAIT_S)
