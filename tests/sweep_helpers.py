@@ -41,13 +41,18 @@ def sweep_args(runs_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def run_cli(args: list[str], timeout: float = 600, env: dict | None = None):
-    """The real CLI in a subprocess, as a user runs it."""
+def run_cli(args: list[str], timeout: float = 600, env: dict | None = None, cwd: Path = REPO):
+    """The real CLI in a subprocess, as a user runs it; from ``cwd`` if given (a relative path
+    it creates lands there, not in the checkout), still this checkout's code."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("MLFLOW_TRACKING_URI", None)
+    if cwd != REPO:
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

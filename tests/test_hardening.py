@@ -294,23 +294,6 @@ _NAN_CATALOGUE = (
 )
 
 
-def _run_in(cwd: Path, args: list[str], env: dict | None = None, timeout: float = 120):
-    """The checkout's real CLI run from ``cwd`` (a relative path it creates lands there, not
-    in the checkout)."""
-    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**full_env, **(env or {})},
-    )
-
-
 @pytest.mark.parametrize(
     "case, files, extra, needle",
     [
@@ -336,7 +319,7 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run(tmp_path, case, files, 
     runs = tmp_path / "runs"
     args = ["run", "--runs-dir", str(runs), "--tracking-uri", f"sqlite:///{runs / 'mlflow.db'}"]
     datasets = [] if "--datasets" in extra else ["--datasets", smoke_datasets()[0]]
-    out = _run_in(tmp_path, [*args, *datasets, *TINY, "--trials", "1", *extra])
+    out = run_cli([*args, *datasets, *TINY, "--trials", "1", *extra], timeout=120, cwd=tmp_path)
     assert out.returncode == 2, (case, out.stderr[-3000:])
     line = _one_line(out.stderr)
     assert line.startswith("error: ") and needle in line, line

@@ -36,16 +36,10 @@ def _comparisons(prep: Prepared, st: Settings) -> dict[tuple[str, str], list[Com
 
 def _count(comps: list[Comparison]) -> tuple[int, int, int, list[float]]:
     """(pairs compared, median Δ > 0, Bayesian 'strategy better' verdicts, median Δs)."""
-    done = [c for c in comps if c.result is not None]
-    medians = [c.result.median_diff for c in done if c.result is not None]
-    better = sum(
-        1
-        for c in done
-        if c.result is not None
-        and c.result.p_x_better is not None
-        and c.result.p_x_better >= VERDICT_PROBABILITY
-    )
-    return len(done), sum(m > 0 for m in medians), better, medians
+    results = [c.result for c in comps if c.result is not None]
+    medians = [r.median_diff for r in results]
+    better = sum(r.p_x_better is not None and r.p_x_better >= VERDICT_PROBABILITY for r in results)
+    return len(results), sum(m > 0 for m in medians), better, medians
 
 
 def _headline(found: dict[tuple[str, str], list[Comparison]], st: Settings) -> str:

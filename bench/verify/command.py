@@ -101,7 +101,6 @@ def choose_cells(export: Export, req: VerifyRequest) -> list[str]:
 
 def rerun(cfg: SweepConfig, keys: list[str], runs_dir: Path) -> Export:
     """Run the cells into a fresh store under ``runs_dir`` and read them back as an export."""
-    from bench.export.read import Export as ExportOf
     from bench.export.write import collect
     from bench.sweep.driver import run_sweep
 
@@ -110,7 +109,7 @@ def rerun(cfg: SweepConfig, keys: list[str], runs_dir: Path) -> Export:
     if status not in (0, 1):  # 1: some cell failed, which the comparison shows
         raise BenchError(f"the re-run stopped (exit {status}); see the messages above")
     table, predictions, meta = collect(None, cfg.name, str(runs_dir))
-    return ExportOf(table, predictions, meta, str(runs_dir))
+    return Export(table, predictions, meta, str(runs_dir))
 
 
 def _environment(table: pd.DataFrame) -> str:
